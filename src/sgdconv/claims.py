@@ -1,0 +1,195 @@
+"""Claims: the papers' qualitative statements as checkable rows of ``tables/claims.csv``.
+
+Each artifact of ``ARTIFACTS.md`` has a claim function, ``(tables, params) -> list[Claim]``,
+that lives next to the science it checks (see :data:`CLAIM_FUNCTIONS`). ``tables`` maps the
+names of the artifact's tidy tables to data frames; ``params`` carries the tier's settings the
+claim needs (never its threshold: thresholds are the constants of ``ARTIFACTS.md``, written
+into each row so a reader sees exactly what was tested).
+
+A claim that does not hold is reported with ``holds=False`` and a note saying why; nothing is
+hidden or loosened. ``op == "report"`` rows carry a measured value and no verdict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = [
+    "claim_id",
+    "paper",
+    "artifact_id",
+    "statement",
+    "metric",
+    "value",
+    "op",
+    "threshold",
+    "holds",
+    "note",
+]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda v, t: v < t,
+    "<=": lambda v, t: v <= t,
+    ">": lambda v, t: v > t,
+    ">=": lambda v, t: v >= t,
+    "==": lambda v, t: v == t,
+}
+
+#: Where each artifact's claim function lives, as ``"module:function"``. Imported lazily so
+#: that checking the toy claims does not import torch.
+CLAIM_FUNCTIONS: dict[str, str] = {
+    "zhang_fig4": "sgdconv.toy.zhang_sine:claims",
+    "chatterjee_fig1": "sgdconv.toy.xy_claims:claims_fig1",
+    "chatterjee_prop31": "sgdconv.toy.xy_claims:claims_prop31",
+    "chatterjee_thm22": "sgdconv.toy.xy_claims:claims_thm22",
+    "chatterjee_thm41": "sgdconv.theory.claims:claims_thm41",
+    "chatterjee_thm45": "sgdconv.theory.claims:claims_thm45",
+    "anlu_thm31": "sgdconv.theory.claims:claims_anlu_thm31",
+    "anlu_thm41": "sgdconv.theory.claims:claims_anlu_thm41",
+    "anlu_lem42": "sgdconv.theory.claims:claims_anlu_lem42",
+    "anlu_noise": "sgdconv.theory.claims:claims_anlu_noise",
+    "zhang_fig1": "sgdconv.vision.claims:claims_fig1",
+    "zhang_fig2": "sgdconv.vision.claims:claims_fig2",
+    "zhang_fig5": "sgdconv.vision.claims:claims_fig5",
+    "zhang_fig6": "sgdconv.vision.claims:claims_fig6",
+    "zhang_fig7": "sgdconv.vision.claims:claims_fig7",
+    "zhang_thm43": "sgdconv.vision.claims:claims_thm43",
+    "zhang_eq10": "sgdconv.vision.claims:claims_eq10",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the claims table.
+
+    ``value`` is the measured metric; the claim holds when ``value <op> threshold``.
+    """
+
+    claim_id: str
+    paper: str
+    artifact_id: str
+    statement: str
+    metric: str
+    value: float
+    op: str
+    threshold: float | None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op != "report" and self.op not in _OPS:
+            raise ValueError(f"claim {self.claim_id}: unknown op {self.op!r}")
+        if self.op != "report" and self.threshold is None:
+            raise ValueError(f"claim {self.claim_id}: op {self.op!r} needs a threshold")
+
+    @property
+    def holds(self) -> bool | None:
+        """True/False for a checked claim, None for a reported value."""
+        if self.op == "report":
+            return None
+        value = float(self.value)
+        if math.isnan(value):
+            return False
+        return bool(_OPS[self.op](value, float(self.threshold)))
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["value"] = float(self.value)
+        row["holds"] = self.holds
+        note = self.note
+        if self.holds is False and not note:
+            note = "does not hold at this tier"
+        if self.op != "report" and math.isnan(float(self.value)):
+            note = (note + "; " if note else "") + "metric is NaN (no data)"
+        row["note"] = note
+        return {c: row[c] for c in COLUMNS}
+
+
+def claim_function(artifact_id: str) -> Callable[..., list[Claim]]:
+    """The claim function registered for ``artifact_id``."""
+    try:
+        target = CLAIM_FUNCTIONS[artifact_id]
+    except KeyError:
+        raise KeyError(f"no claims are registered for artifact {artifact_id!r}") from None
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def evaluate(
+    artifact_id: str, tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Run the claim function of ``artifact_id`` and return its rows as a data frame."""
+    claims = claim_function(artifact_id)(tables, params)
+    for claim in claims:
+        if claim.artifact_id != artifact_id:
+            raise ValueError(f"{claim.claim_id} belongs to {claim.artifact_id}, not {artifact_id}")
+    return to_frame(claims)
+
+
+def to_frame(claims: Iterable[Claim]) -> pd.DataFrame:
+    frame = pd.DataFrame([c.row() for c in claims], columns=COLUMNS)
+    frame["holds"] = frame["holds"].astype("object")
+    return frame
+
+
+def read_claims(path: str) -> pd.DataFrame:
+    """Read one claims csv back, with ``holds`` as True/False/None."""
+    frame = pd.read_csv(
+        path,
+        dtype={"holds": str, "note": str},
+        keep_default_na=False,
+        na_values={"value": ["nan", "NaN", ""], "threshold": [""]},
+    )
+    frame["holds"] = frame["holds"].map({"True": True, "False": False, "": None}).astype(object)
+    frame["threshold"] = pd.to_numeric(frame["threshold"], errors="coerce")
+    return frame
+
+
+def _fmt(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _cell(text: Any) -> str:
+    """Table-cell text: pipes escaped so they do not split the Markdown row."""
+    return str(text).replace("|", "\\|")
+
+
+def to_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
+    """A readable Markdown rendering of the claims table, grouped by paper."""
+    checked = frame[frame["op"] != "report"]
+    n_hold = int((checked["holds"] == True).sum())  # noqa: E712 (object column)
+    lines = [
+        f"# {title}",
+        "",
+        f"{n_hold} of {len(checked)} checked claims hold"
+        + (
+            f"; {len(frame) - len(checked)} values reported only."
+            if len(checked) < len(frame)
+            else "."
+        ),
+        "",
+    ]
+    for paper, group in frame.groupby("paper", sort=False):
+        lines += [f"## {paper}", "", "| claim | artifact | metric | value | test | holds | note |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for row in group.itertuples(index=False):
+            verdict = {True: "yes", False: "**NO**", None: "reported"}[row.holds]
+            test = "" if row.op == "report" else f"{row.op} {_fmt(row.threshold)}"
+            lines.append(
+                f"| `{row.claim_id}` | `{row.artifact_id}` | {_cell(row.metric)} "
+                f"| {_fmt(row.value)} | {test} | {verdict} | {_cell(row.note)} |"
+            )
+        lines += [""]
+        for row in group.itertuples(index=False):
+            lines.append(f"- `{row.claim_id}`: {row.statement}")
+        lines.append("")
+    return "\n".join(lines)

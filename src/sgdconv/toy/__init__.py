@@ -1,0 +1,1 @@
+"""Exact two-dimensional examples, computed in closed form or by plain NumPy/SciPy."""

@@ -1,0 +1,54 @@
+"""Shared fixtures: the repository root, and one run of the test tier in a temporary copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy what a run needs (Snakefile, environment.yml, workflow/, config/) to ``dest``.
+
+    The package itself is installed in the environment running the tests.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("workflow", "config"):
+        shutil.copytree(
+            ROOT / folder,
+            dest / folder,
+            ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+        )
+    return dest
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def test_tier(tmp_path_factory) -> Path:
+    """Run the whole test tier once (``snakemake --cores 2 --configfile config/test.yaml``)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tier"))
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
+    if result.returncode != 0:
+        pytest.fail(f"test tier failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return workdir / "results" / "test"

@@ -1,0 +1,63 @@
+"""The claims table: verdicts, NaN handling, csv round trip and Markdown rendering."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sgdconv.claims import CLAIM_FUNCTIONS, COLUMNS, Claim, read_claims, to_frame, to_markdown
+
+
+def make(value, op="<", threshold=1.0, **kw):
+    return Claim("c", "zhang", "zhang_fig4", "statement", "metric", value, op, threshold, **kw)
+
+
+@pytest.mark.parametrize(
+    ("value", "op", "threshold", "expected"),
+    [
+        (0.5, "<", 1.0, True),
+        (1.0, "<", 1.0, False),
+        (1.0, "<=", 1.0, True),
+        (2.0, ">", 1.0, True),
+        (1.0, ">=", 1.0, True),
+        (0.9, ">=", 1.0, False),
+    ],
+)
+def test_verdicts(value, op, threshold, expected):
+    assert make(value, op, threshold).holds is expected
+
+
+def test_nan_never_holds_and_says_why():
+    claim = make(math.nan)
+    assert claim.holds is False
+    assert "NaN" in claim.row()["note"]
+
+
+def test_report_rows_have_no_verdict():
+    assert make(3.0, "report", None).holds is None
+
+
+def test_unknown_op_and_missing_threshold_are_errors():
+    with pytest.raises(ValueError):
+        make(1.0, "~", 1.0)
+    with pytest.raises(ValueError):
+        make(1.0, "<", None)
+
+
+def test_csv_round_trip_keeps_verdicts(tmp_path):
+    frame = to_frame([make(0.5), make(2.0), make(1.0, "report", None)])
+    path = tmp_path / "claims.csv"
+    frame.to_csv(path, index=False)
+    back = read_claims(path)
+    assert list(back.columns) == COLUMNS
+    assert list(back["holds"]) == [True, False, None]
+    markdown = to_markdown(back)
+    assert "1 of 2 checked claims hold" in markdown
+    assert "**NO**" in markdown and "reported" in markdown
+
+
+def test_every_artifact_with_claims_names_an_importable_path():
+    for artifact, target in CLAIM_FUNCTIONS.items():
+        module, function = target.split(":")
+        assert module.startswith("sgdconv.") and function, artifact

@@ -1,0 +1,11 @@
+"""Rule claims_<artifact>: evaluate the artifact's claims on its tidy tables."""
+
+from sgdconv.claims import evaluate
+from sgdconv.workflow import read_tables, rule_logging
+
+with rule_logging(snakemake) as logger:
+    tables = read_tables({name: snakemake.input[name] for name in snakemake.params.tables})
+    frame = evaluate(snakemake.params.artifact_id, tables, dict(snakemake.params.settings))
+    frame.to_csv(snakemake.output[0], index=False)
+    for row in frame.itertuples():
+        logger.info("%s: value=%s holds=%s %s", row.claim_id, row.value, row.holds, row.note)
