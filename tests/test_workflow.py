@@ -110,3 +110,13 @@ def test_zhang_fig4_table_contract(test_tier):
         "loss_running_avg",
         "grad_norm_running_avg",
     ]
+
+
+def test_report_builds(test_tier):
+    workdir = test_tier.parent.parent
+    report = workdir / "report.html"
+    result = run_snakemake(
+        workdir, "--configfile", "config/test.yaml", "--report", str(report), timeout=600
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert report.stat().st_size > 10_000
