@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_workflow, run_snakemake
 
+from conftest import ROOT, copy_workflow, run_snakemake
 from sgdconv.claims import COLUMNS, read_claims
 
 pytestmark = pytest.mark.slow
