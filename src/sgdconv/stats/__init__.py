@@ -1,0 +1,25 @@
+"""Statistics of a network at a checkpoint (Zhang et al. 2022, eq. (1)-(3), App. A.2).
+
+- :func:`estimate_gradient_stats`: loss, gradient norm |∇L| and noise norm σ of eq. (1) on a
+  sample, in one pass with O(p) memory, with jackknife standard errors; unbiased for a
+  population when the sample is a subsample (:mod:`sgdconv.stats.gradient`).
+- :func:`top_hessian_eigenvalue`: the sharpness λ_max(∇²L_S) by Lanczos or power iteration on
+  Hessian-vector products (:mod:`sgdconv.stats.hessian`).
+- :func:`loss_moving_avg` (eq. (2), from a train log) and :func:`loss_last` (eq. (3), at a
+  checkpoint) (:mod:`sgdconv.stats.losses`).
+
+Every function leaves the model as it found it: parameters, ``.grad``, buffers, modes, RNG.
+"""
+
+from sgdconv.stats.gradient import GradientStats, estimate_gradient_stats
+from sgdconv.stats.hessian import HessianEig, top_hessian_eigenvalue
+from sgdconv.stats.losses import loss_last, loss_moving_avg
+
+__all__ = [
+    "GradientStats",
+    "HessianEig",
+    "estimate_gradient_stats",
+    "loss_last",
+    "loss_moving_avg",
+    "top_hessian_eigenvalue",
+]
