@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/zhang_synthetic.smk"
 include: "workflow/rules/chatterjee_toy.smk"
 include: "workflow/rules/chatterjee_nets.smk"
