@@ -46,10 +46,12 @@ def activation_fn(name: str, leaky_slope: float = 0.5) -> Callable[[Tensor], Ten
 
 def activation_derivative(name: str, leaky_slope: float = 0.5) -> Callable[[Tensor], Tensor]:
     """σ' in closed form (used for the slope bounds c_ℓ of the proof of Theorem 4.1)."""
+    # sech² rather than 1 − tanh²: the latter cancels to exactly 0 for |x| >~ 19, which would
+    # make the Section-7 slope floors c_ℓ = min σ' (and the bound α_lb) vanish spuriously.
     if name == "tanh":
-        return lambda x: 1.0 - torch.tanh(x) ** 2
+        return lambda x: torch.cosh(x).pow(-2)
     if name == "bipolar_sigmoid":
-        return lambda x: 0.5 * (1.0 - torch.tanh(0.5 * x) ** 2)
+        return lambda x: 0.5 * torch.cosh(0.5 * x).pow(-2)
     if name == "smooth_leaky_relu":
         a = _check_slope(leaky_slope)
         return lambda x: a + (1.0 - a) * torch.sigmoid(x)

@@ -1,0 +1,288 @@
+"""Batched full-batch gradient descent and the trial-and-error step-size rule of Chatterjee
+(2022), Remarks 4.4 and 4.7.
+
+Many independent runs θ_{k+1} = θ_k − η ∇F(θ_k) (Section 4, the update after (4.2)) — several
+seeds, several step sizes, or both — advance together as the rows of one (B, p) tensor. A row
+stops as soon as it converges, F(θ_k) < tol · F(θ0), or diverges (F or ∇F not finite, or
+F(θ_k) > divergence_factor · F(θ0)); the others continue on a compacted working set, so finished
+rows cost nothing.
+
+Remarks 4.4 and 4.7 say the step size (and, for Theorem 4.1, the output weight A) is found "by
+trial and error ... decreasing η until convergence is achieved". :func:`eta_ladder` implements
+exactly that choice for a decreasing ladder η_0 > η_1 > ...: each start gets the *largest* η of
+the ladder whose run converges within the step budget — the η a practitioner who halves the step
+after every failure would stop at. Running the whole ladder as one batch gives the same choice
+at once; a run is retired early as soon as a larger η of the same start has converged, since it
+can no longer be chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: θ (B, p) -> (F(θ) (B,), ∇F(θ) (B, p)), e.g. ``lambda th: net.loss_and_grad(th, x, y)``.
+LossAndGrad = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class DescentResult:
+    """Per-row outcome of :func:`gradient_descent` (all tensors have leading dimension B).
+
+    ``iterations`` is the k at which the row stopped: the first k with F(θ_k) < tol · F(θ0) for
+    a converged row, the step at which divergence was detected, the step at which it was
+    retired, or ``max_steps``. ``max_dist`` is max_k |θ_k − θ0| over the iterates visited
+    (Theorem 2.2: GD stays in B(θ0, r) when (2.1) holds and η is small enough). ``history``
+    (with ``record=True``) holds F(θ_k) for k = 0..max_steps, NaN after a row stopped.
+    """
+
+    theta: Tensor
+    f0: Tensor
+    f_final: Tensor
+    iterations: Tensor
+    converged: Tensor
+    diverged: Tensor
+    retired: Tensor
+    max_dist: Tensor
+    history: Tensor | None
+
+
+def gradient_descent(
+    loss_and_grad: LossAndGrad,
+    theta0: Tensor,
+    eta: float | Tensor,
+    *,
+    max_steps: int,
+    tol: float = 1e-8,
+    divergence_factor: float = 1e4,
+    group: Tensor | None = None,
+    record: bool = False,
+) -> DescentResult:
+    """Run GD from every row of ``theta0`` (B, p) with its own step ``eta`` (scalar or (B,)).
+
+    Stops a row at F(θ_k) < tol · F(θ0) (or F(θ_k) = 0), or on divergence (see the module
+    docstring). With ``group`` (B,) integer labels, a row is also retired once a row of the same
+    group with a strictly larger η has converged (the ladder of :func:`eta_ladder`).
+    """
+    if theta0.dim() != 2:
+        raise ValueError(f"theta0 must have shape (B, p), got {tuple(theta0.shape)}")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    n_rows, dtype = theta0.shape[0], theta0.dtype
+    eta_all = torch.as_tensor(eta, dtype=dtype).expand(n_rows).clone()
+    if bool((eta_all <= 0).any()):
+        raise ValueError("step sizes must be > 0")
+
+    theta_out = theta0.detach().clone()
+    f0_all = torch.full((n_rows,), math.nan, dtype=dtype)
+    f_final = torch.full((n_rows,), math.nan, dtype=dtype)
+    iterations = torch.full((n_rows,), max_steps, dtype=torch.long)
+    converged = torch.zeros(n_rows, dtype=torch.bool)
+    diverged = torch.zeros(n_rows, dtype=torch.bool)
+    retired = torch.zeros(n_rows, dtype=torch.bool)
+    max_dist = torch.zeros(n_rows, dtype=dtype)
+    history = torch.full((max_steps + 1, n_rows), math.nan, dtype=dtype) if record else None
+
+    # The working set: only rows still running.
+    idx = torch.arange(n_rows)
+    theta = theta0.detach().clone()
+    start = theta.clone()
+    eta_a = eta_all.clone()
+    f0 = None
+    for k in range(max_steps + 1):
+        f, g = loss_and_grad(theta)
+        f, g = f.detach(), g.detach()
+        if f0 is None:
+            f0 = f.clone()
+            f0_all[:] = f0
+        if history is not None:
+            history[k, idx] = f
+        finite = torch.isfinite(f) & torch.isfinite(g).all(dim=-1)
+        is_conv = finite & ((f < tol * f0) | (f == 0))
+        is_div = ~finite | (f > divergence_factor * f0)
+        is_ret = torch.zeros_like(is_conv)
+        if group is not None:
+            converged[idx[is_conv]] = True  # so the group test below sees this step's winners
+            is_ret = ~is_conv & ~is_div & _beaten_in_group(group, eta_all, converged, idx)
+        stop = is_conv | is_div | is_ret
+        if k == max_steps:
+            stop = torch.ones_like(stop)
+        if bool(stop.any()):
+            rows = idx[stop]
+            theta_out[rows] = theta[stop]
+            f_final[rows] = f[stop]
+            iterations[rows] = k
+            converged[rows] = is_conv[stop]
+            diverged[rows] = is_div[stop]
+            retired[rows] = is_ret[stop]
+            keep = ~stop
+            idx, theta, start, eta_a, f0, g = (
+                idx[keep],
+                theta[keep],
+                start[keep],
+                eta_a[keep],
+                f0[keep],
+                g[keep],
+            )
+            if len(idx) == 0:
+                break
+        theta = theta - eta_a.unsqueeze(-1) * g
+        max_dist[idx] = torch.maximum(max_dist[idx], (theta - start).norm(dim=-1))
+    return DescentResult(
+        theta=theta_out,
+        f0=f0_all,
+        f_final=f_final,
+        iterations=iterations,
+        converged=converged,
+        diverged=diverged,
+        retired=retired,
+        max_dist=max_dist,
+        history=history,
+    )
+
+
+def _beaten_in_group(group: Tensor, eta: Tensor, converged: Tensor, idx: Tensor) -> Tensor:
+    """For the running rows ``idx``: has a row of the same group with a larger η converged?"""
+    n_groups = int(group.max()) + 1
+    best = torch.full((n_groups,), -math.inf, dtype=eta.dtype)
+    if bool(converged.any()):
+        best = best.scatter_reduce(0, group[converged], eta[converged], reduce="amax")
+    return eta[idx] < best[group[idx]]
+
+
+def ladder(eta_max: float, factor: float, rungs: int) -> list[float]:
+    """The decreasing step sizes η_max, η_max/factor, ..., η_max/factor^(rungs−1)."""
+    if eta_max <= 0 or factor <= 1 or rungs < 1:
+        raise ValueError(
+            f"need eta_max > 0, factor > 1, rungs >= 1; got {eta_max}, {factor}, {rungs}"
+        )
+    return [eta_max / factor**k for k in range(rungs)]
+
+
+#: Outcome codes of one (start, rung) run in :attr:`LadderResult.outcome`.
+NOT_RUN, CONVERGED, DIVERGED, TIMED_OUT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class LadderResult:
+    """Per-start outcome of :func:`eta_ladder` (leading dimension S = number of starts).
+
+    ``eta`` is the chosen step (NaN where no rung converged) and ``rung`` its index (−1 if
+    none). ``iterations``, ``f_final``, ``max_dist`` (and ``history``, (max_steps + 1, S), with
+    ``record=True``) belong to the chosen run, or to the smallest-η run when nothing converged.
+    ``outcome`` (S, E) codes every (start, rung) run: :data:`CONVERGED`, :data:`DIVERGED`,
+    :data:`TIMED_OUT` (reached ``max_steps``) or :data:`NOT_RUN` (not needed, or retired because
+    a larger η of the same start had converged).
+    """
+
+    etas: Tensor
+    eta: Tensor
+    rung: Tensor
+    converged: Tensor
+    iterations: Tensor
+    f0: Tensor
+    f_final: Tensor
+    max_dist: Tensor
+    outcome: Tensor
+    history: Tensor | None
+
+
+def eta_ladder(
+    loss_and_grad: LossAndGrad,
+    theta0: Tensor,
+    etas: Sequence[float],
+    *,
+    max_steps: int,
+    tol: float = 1e-8,
+    divergence_factor: float = 1e4,
+    strategy: str = "batch",
+    record: bool = False,
+) -> LadderResult:
+    """Trial-and-error step size (Remarks 4.4, 4.7) for every start of ``theta0`` (S, p).
+
+    Picks, per start, the largest η of the strictly decreasing ladder ``etas`` whose GD run
+    reaches F < tol · F(θ0) within ``max_steps`` — the step at which "decreasing η until
+    convergence" stops. Two equivalent schedules (same choice, since GD is deterministic):
+
+    ``"batch"``: every (start, rung) pair is one row of a single batch of S·E runs; a run is
+    retired once a larger η of its start has converged. Best when there are few starts.
+    ``"sequential"``: rung after rung, each a batch over the starts that have not converged yet.
+    Best when most starts converge on the first rungs (many seeds).
+    """
+    etas_t = torch.as_tensor(list(etas), dtype=theta0.dtype)
+    if etas_t.dim() != 1 or len(etas_t) == 0 or bool((etas_t[1:] >= etas_t[:-1]).any()):
+        raise ValueError(f"etas must be a non-empty strictly decreasing ladder, got {list(etas)}")
+    if strategy not in ("batch", "sequential"):
+        raise ValueError(f"strategy must be 'batch' or 'sequential', got {strategy!r}")
+    kwargs = {"max_steps": max_steps, "tol": tol, "divergence_factor": divergence_factor}
+    n_starts, n_rungs = theta0.shape[0], len(etas_t)
+    outcome = torch.full((n_starts, n_rungs), NOT_RUN, dtype=torch.int8)
+    # Per (start, rung): the run's statistics, filled where the run happened.
+    stats = {
+        name: torch.full((n_starts, n_rungs), math.nan, dtype=theta0.dtype)
+        for name in ("f0", "f_final", "max_dist")
+    }
+    iters = torch.full((n_starts, n_rungs), -1, dtype=torch.long)
+    histories = (
+        torch.full((max_steps + 1, n_starts, n_rungs), math.nan, dtype=theta0.dtype)
+        if record
+        else None
+    )
+
+    def store(starts: Tensor, rungs: Tensor, run: DescentResult) -> None:
+        code = torch.full_like(run.iterations, TIMED_OUT, dtype=torch.int8)
+        code[run.diverged] = DIVERGED
+        code[run.converged] = CONVERGED
+        code[run.retired] = NOT_RUN
+        outcome[starts, rungs] = code
+        stats["f0"][starts, rungs] = run.f0
+        stats["f_final"][starts, rungs] = run.f_final
+        stats["max_dist"][starts, rungs] = run.max_dist
+        iters[starts, rungs] = run.iterations
+        if histories is not None and run.history is not None:
+            histories[:, starts, rungs] = run.history
+
+    if strategy == "batch":
+        starts = torch.arange(n_starts).repeat_interleave(n_rungs)  # row s·E + e
+        rungs = torch.arange(n_rungs).repeat(n_starts)
+        run = gradient_descent(
+            loss_and_grad,
+            theta0.repeat_interleave(n_rungs, dim=0),
+            etas_t[rungs],
+            group=starts,
+            record=record,
+            **kwargs,
+        )
+        store(starts, rungs, run)
+    else:
+        remaining = torch.arange(n_starts)
+        for e in range(n_rungs):
+            run = gradient_descent(
+                loss_and_grad, theta0[remaining], etas_t[e], record=record, **kwargs
+            )
+            store(remaining, torch.full_like(remaining, e), run)
+            remaining = remaining[~run.converged]
+            if len(remaining) == 0:
+                break
+
+    conv = outcome == CONVERGED
+    any_conv = conv.any(dim=1)
+    # First converged rung = largest converged η; without one, the smallest-η run.
+    first = torch.where(any_conv, conv.to(torch.int8).argmax(dim=1), n_rungs - 1)
+    pick = torch.arange(n_starts)
+    return LadderResult(
+        etas=etas_t,
+        eta=torch.where(any_conv, etas_t[first], torch.full_like(etas_t[first], math.nan)),
+        rung=torch.where(any_conv, first, torch.full_like(first, -1)),
+        converged=any_conv,
+        iterations=iters[pick, first],
+        f0=stats["f0"][pick, first],
+        f_final=stats["f_final"][pick, first],
+        max_dist=stats["max_dist"][pick, first],
+        outcome=outcome,
+        history=None if histories is None else histories[:, pick, first],
+    )

@@ -1,0 +1,44 @@
+"""Cluster time requests of the ``chatterjee_thm41``/``chatterjee_thm45`` rules, from an upper
+bound on their work. Torch-free, so building the DAG stays fast."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: Seconds per parameter · data point · run · GD step once batched (measured ~0.3 ns on one CPU
+#: core for chatterjee_thm45, rounded up; the offline tiers' small nets are overhead-bound but
+#: take about a minute).
+SECONDS_PER_UNIT = 1e-9
+
+
+def net_size(d: int, widths: Sequence[int]) -> int:
+    """p = Σ_l d_l (d_{l−1} + 1) of Chatterjee's eq. (4.1), with d_L = 1."""
+    dims = [int(d), *(int(w) for w in widths), 1]
+    return sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims)))
+
+
+def thm41_work(settings: Mapping[str, Any]) -> float:
+    """Σ over configurations of p · n · max_steps (each configuration's GD, at most)."""
+    sizes = sum(
+        net_size(settings["d"], [w] * (depth - 1))
+        for depth in settings["depths"]
+        for w in settings["widths"]
+    )
+    return float(sizes * len(settings["activations"]) * settings["n"] * settings["max_steps"])
+
+
+def thm45_work(settings: Mapping[str, Any]) -> float:
+    """Σ over n of p(n) · n · seeds · max_steps."""
+    sizes = sum(
+        net_size(math.ceil(settings["d_over_n"] * n), settings["widths"]) * n
+        for n in settings["ns"]
+    )
+    return float(sizes * settings["seeds"] * settings["max_steps"])
+
+
+def cluster_minutes(work: float) -> int:
+    """Runtime request in minutes: the work at :data:`SECONDS_PER_UNIT`, tripled, at least 10
+    and at most a day."""
+    return min(24 * 60, max(10, int(3 * work * SECONDS_PER_UNIT / 60) + 1))
