@@ -25,6 +25,7 @@ from sgdconv.vision.claims import (
     claims_fig6,
     claims_fig7,
     claims_thm43,
+    final_level,
 )
 from sgdconv.vision.tables import eq10_table, thm43_table
 
@@ -111,7 +112,7 @@ def test_eq10_terms_by_hand():
 def fig1_tables(noise_end=6.0, late_rise=0.0):
     epochs = np.arange(0, 21, 2.0)
     noise = np.full(len(epochs), 5.0)
-    noise[-1] = noise_end
+    noise[-2:] = noise_end  # the last 10% of training: epochs 18 and 20
     stats = stats_table(epochs, noise_norm=noise)
     losses = [1.0] * 10 + [0.5] * 9 + [0.5 * (1 + late_rise)]
     return {"stats": stats, "train_log": train_log(losses)}
@@ -137,7 +138,7 @@ def fig2_tables(finals):
         epochs = np.arange(0, 11.0)
         grad = np.full(len(epochs), 0.5)
         grad[0] = 1.0
-        grad[-1] = final
+        grad[-2:] = final  # the last 10% of training: epochs 9 and 10
         tables[f"run{i}"] = stats_table(epochs, grad_norm=grad)
         views.append({"table": f"run{i}", "lr": lr, "epochs": 10, "long": False})
     return tables, {"views": views}
@@ -146,7 +147,8 @@ def fig2_tables(finals):
 def test_fig2_claims_hold_and_fail():
     tables, params = fig2_tables({0.1: 0.3, 0.03: 0.4, 0.01: 0.6})
     rows = {c.claim_id: c for c in claims_fig2(tables, params)}
-    assert rows["zhang_grad_norm_persists"].holds and rows["zhang_grad_norm_persists"].value == 0.5
+    persists = rows["zhang_grad_norm_persists"]
+    assert persists.holds and persists.value == pytest.approx(0.3)  # median of 0.5, 0.3, 0.3
     assert rows["zhang_smaller_lr_larger_grad"].holds
     assert rows["zhang_smaller_lr_larger_grad"].value == pytest.approx(max(0.4 / 0.6, 0.3 / 0.4))
     tables, params = fig2_tables({0.1: 0.5, 0.01: 0.05})
@@ -155,6 +157,22 @@ def test_fig2_claims_hold_and_fail():
     rows = {c.claim_id: c for c in claims_fig2(tables, params)}
     assert rows["zhang_grad_norm_persists"].holds is False
     assert rows["zhang_smaller_lr_larger_grad"].holds is False
+
+
+def test_final_level_is_the_mean_over_the_last_tenth():
+    stats = stats_table(np.arange(0, 101, 5.0), grad_norm=np.arange(21.0))
+    level, count = final_level(stats, "grad_norm", 100)
+    assert count == 3 and level == pytest.approx(19.0)  # epochs 90, 95, 100
+
+
+def test_fig2_a_single_last_checkpoint_does_not_decide():
+    # The last checkpoints invert the order, the final 10% (two checkpoints) does not.
+    tables, params = fig2_tables({0.1: 0.3, 0.01: 0.6})
+    tables["run0"].loc[10, "grad_norm"] = 0.5
+    tables["run1"].loc[10, "grad_norm"] = 0.4
+    (monotone,) = [c for c in claims_fig2(tables, params) if "smaller_lr" in c.claim_id]
+    assert monotone.holds and monotone.value == pytest.approx(0.4 / 0.5)
+    assert "last checkpoint alone: lr 0.01: 0.4, lr 0.1: 0.5" in monotone.note
 
 
 def test_fig5_fig6_fig7_claims():

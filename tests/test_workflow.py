@@ -78,17 +78,62 @@ def test_test_tier_writes_every_output(test_tier):
     assert (test_tier / "tables" / "claims.md").read_text().startswith("# Claims")
 
 
+#: Statistical claims of the vision track that the test tier's toy-sized runs (a dozen epochs
+#: of a tiny ResNet, samples of a few hundred draws) cannot resolve: they are computed and
+#: reported there like every claim (holds=False with the measured values in the note), and
+#: checked at the default tier's sizes (README: artifact status). Every other claim, the exact
+#: toy reproductions and the theory track included, must hold in the test tier.
+UNRESOLVED_AT_TEST_SIZE = {
+    "zhang_loss_stabilizes": "eq. (2) of a 23-step epoch moves by ~10% from sampling noise",
+    "zhang_smaller_lr_larger_grad": "12-epoch constant-lr runs have not reached their level",
+    "zhang_moving_average_smoother": "one checkpoint pair after the first phase",
+    "zhang_estimators_converge": "samples of 512 and 1024 draws",
+    "zhang_time_average_rate": "a handful of checkpoints per run to fit the slope on",
+}
+
+
 def test_test_tier_every_claim_holds(test_tier):
     claims = read_claims(test_tier / "tables" / "claims.csv")
     checked = claims[claims["op"] != "report"]
-    failing = checked[checked["holds"] != True]  # noqa: E712
+    must_hold = checked[~checked["claim_id"].isin(UNRESOLVED_AT_TEST_SIZE)]
+    failing = must_hold[must_hold["holds"] != True]  # noqa: E712
     assert failing.empty, failing[["claim_id", "value", "op", "threshold", "note"]].to_string()
+    unresolved = checked[checked["claim_id"].isin(UNRESOLVED_AT_TEST_SIZE)]
+    assert unresolved["note"].str.len().gt(0).all()
+    assert unresolved["value"].notna().all(), "an unresolved claim must still be measured"
 
 
-def test_every_artifact_of_artifacts_md_with_a_rule_has_claims(test_tier):
+#: Every artifact of ARTIFACTS.md except the language track (zhang_fig3, zhang_fig8: no
+#: Transformer-XL/WikiText-103 track yet, see README).
+IMPLEMENTED = {
+    "zhang_fig1", "zhang_fig2", "zhang_fig4", "zhang_fig5", "zhang_fig6", "zhang_fig7",
+    "zhang_thm43", "zhang_eq10",
+    "chatterjee_fig1", "chatterjee_prop31", "chatterjee_thm22", "chatterjee_thm41",
+    "chatterjee_thm45",
+    "anlu_thm31", "anlu_thm41", "anlu_lem42", "anlu_noise",
+}  # fmt: skip
+
+#: Every claim id of ARTIFACTS.md for the implemented artifacts.
+CLAIM_IDS = {
+    "zhang_fig4_converges", "zhang_fig4_oscillates", "zhang_fig4_time_average",
+    "zhang_grad_norm_persists", "zhang_grad_norm_vanishes_when_interpolating",
+    "zhang_loss_stabilizes", "zhang_noise_grows", "zhang_smaller_lr_larger_grad",
+    "zhang_moving_average_smoother", "zhang_estimators_converge", "zhang_time_average_rate",
+    "zhang_eq10_ratio",
+    "chatterjee_region_gd_converges", "chatterjee_flow_enters_region",
+    "chatterjee_thm22_bound_holds", "chatterjee_thm41_converges", "chatterjee_thm45_bounded_below",
+    "anlu_stay_probability_rises", "anlu_rate_within_bound", "anlu_bounded_noise_escapes",
+    "anlu_lem42_rate", "anlu_ml_noise_scales_with_loss",
+}  # fmt: skip
+
+
+def test_every_artifact_and_claim_of_artifacts_md_is_present(test_tier):
     claims = read_claims(test_tier / "tables" / "claims.csv")
-    registered = set(claims["artifact_id"])
-    assert "zhang_fig4" in registered
+    assert set(claims["artifact_id"]) == IMPLEMENTED
+    assert set(claims["claim_id"]) == CLAIM_IDS
+    # One row per claim, except eq. (10)'s ratio: reported once per constant-lr run.
+    counts = claims["claim_id"].value_counts()
+    assert (counts.drop("zhang_eq10_ratio") == 1).all(), counts
 
 
 def test_test_tier_rerun_does_nothing(test_tier):
