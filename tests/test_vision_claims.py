@@ -127,6 +127,7 @@ def test_fig1_claims_hold_and_fail():
     assert rows["zhang_noise_grows"].holds is False
     assert rows["zhang_loss_stabilizes"].value == pytest.approx(0.05)
     assert rows["zhang_loss_stabilizes"].holds is False
+    assert "still drifting" in rows["zhang_loss_stabilizes"].note
     diverged = fig1_tables()
     diverged["stats"]["status"] = "diverged"
     assert all(c.holds is False and "diverged" in c.note for c in claims_fig1(diverged, params))
@@ -182,6 +183,11 @@ def test_fig5_fig6_fig7_claims():
     assert claims_fig5({"stats": stats}, {"first_milestone": 0})[0].holds
     stats["loss_last"] = stats["loss_moving_avg"]
     assert claims_fig5({"stats": stats}, {"first_milestone": 0})[0].holds is False
+    # Far below the edge of stability 2(1 + β)/η = 38 the last iterate barely moves: the note
+    # says so.
+    stats["lr"], stats["sharpness"] = 0.1, 2.0
+    (smoother,) = claims_fig5({"stats": stats}, {"first_milestone": 0, "momentum": 0.9})
+    assert smoother.holds is False and "stability edge 2(1+β)/η = 38" in smoother.note
 
     interp = stats_table([0, 1, 2], grad_norm=[1.0, 2.0, 0.01], loss=[2.0, 0.1, 0.001])
     assert claims_fig6({"stats": interp}, {})[0].value == pytest.approx(0.005)

@@ -207,6 +207,7 @@ register_artifact(
     params={
         "first_milestone": min(_NONINT_STEP["milestones"]),
         "milestones": list(_NONINT_STEP["milestones"]),
+        "momentum": VISION["nonint"]["momentum"],
         **_TIER_NOTE,
     },
 )

@@ -110,6 +110,21 @@ def claims_fig1(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
     schedule = {"name": "step", "milestones": list(params["milestones"])}
     table = phase_stability(log, phases(schedule, epochs))
     worst = float(table["rel_change"].max()) if table["rel_change"].notna().all() else math.nan
+    why = ""
+    if worst >= LOSS_STABLE:
+        # Is the change a drift or the sampling noise of eq. (2)? An epoch of few draws makes
+        # eq. (2) fluctuate from epoch to epoch by more than the 2% the claim resolves.
+        failing = table[table["rel_change"] >= LOSS_STABLE]
+        noisy = failing[failing["rel_epoch_sd"] >= LOSS_STABLE]
+        steps = int(log.groupby("epoch")["step"].count().median())
+        if len(noisy) == len(failing):
+            why = (
+                "does not hold because eq. (2) cannot resolve a 2% change here: in the failing "
+                f"phase(s) its epoch-to-epoch sd ({noisy['rel_epoch_sd'].max():.1%}) exceeds "
+                f"2%, the sampling noise of an epoch of {steps} minibatches (ImageNet: ~5000)"
+            )
+        else:
+            why = "does not hold: the moving-average loss is still drifting at a phase's end"
     detail = ", ".join(
         f"phase {int(r.phase) + 1} (lr {r.lr:g}, epochs {int(r.start)}-{int(r.end)}): "
         f"{r.rel_change:.3%} over {int(r.window)} epoch(s), epoch-to-epoch sd {r.rel_epoch_sd:.2%}"
@@ -125,7 +140,7 @@ def claims_fig1(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
         math.nan if diverged else worst,
         "<",
         LOSS_STABLE,
-        note=_join(status, detail),
+        note=_join(status, why, detail),
     )
     return [noise, stable]
 
@@ -198,7 +213,22 @@ def claims_fig2(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
 def claims_fig5(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -> list[Claim]:
     """``params``: ``first_milestone`` (the end of the first phase, in epochs)."""
     stats = tables["stats"]
-    s = smoothness(stats, float(params["first_milestone"]))
+    first = float(params["first_milestone"])
+    s = smoothness(stats, first)
+    why = ""
+    if not s["ratio"] <= SMOOTHER and {"lr", "sharpness"} <= set(stats.columns):
+        # The last iterate fluctuates when SGD runs near the edge of stability, where the
+        # sharpness reaches 2(1 + β)/η (heavy-ball momentum β); far below it, it barely moves.
+        later = stats[stats["epoch"] > first]
+        beta = float(params.get("momentum", 0.0))
+        edge = (2 * (1 + beta) / later["lr"]).median()
+        sharpness = later["sharpness"].median()
+        why = (
+            "does not hold: eq. (3) fluctuates no more than eq. (2) because after the first "
+            f"phase the last iterate hardly moves: median sharpness {sharpness:.3g} against "
+            f"the stability edge 2(1+β)/η = {edge:.3g}, and both curves carry the same "
+            "sampling noise of the epoch's draws"
+        )
     return [
         Claim(
             "zhang_moving_average_smoother",
@@ -212,6 +242,7 @@ def claims_fig5(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
             SMOOTHER,
             note=_join(
                 _status_note(stats),
+                why,
                 f"{s['pairs']} checkpoint pairs; mean |Δ| eq. (2) {s['eq2']:.4g}, "
                 f"eq. (3) {s['eq3']:.4g}",
             ),
