@@ -80,8 +80,8 @@ def engine(spec: RunSpec, folder: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="E (the runs take E and 2E)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=30, help="E (the runs take E and 2E)")
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="E = 3, 3 repeats")
     parser.add_argument(
         "--checkpoint-every", type=float, default=1.0, help="epochs between checkpoints"

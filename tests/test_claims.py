@@ -61,3 +61,9 @@ def test_every_artifact_with_claims_names_an_importable_path():
     for artifact, target in CLAIM_FUNCTIONS.items():
         module, function = target.split(":")
         assert module.startswith("sgdconv.") and function, artifact
+
+
+def test_markdown_never_rounds_a_value_across_its_threshold(tmp_path):
+    frame = to_frame([make(9.99997e-11, "<", 1e-10), make(1.0000004, ">", 1.0)])
+    markdown = to_markdown(frame)
+    assert "| 9.99997e-11 |" in markdown and "| 1.0000004 |" in markdown

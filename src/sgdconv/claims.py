@@ -158,6 +158,19 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _fmt_value(value: Any, op: str, threshold: Any) -> str:
+    """The value with 4 significant digits, or as many as it takes for the printed value to
+    compare with the threshold as the value itself does (9.99997e-11 is not "1e-10" < 1e-10)."""
+    text = _fmt(value)
+    if op in _OPS and text and not math.isnan(float(threshold)):
+        exact = _OPS[op](float(value), float(threshold))
+        digits = 4
+        while _OPS[op](float(text), float(threshold)) != exact and digits < 17:
+            digits += 2
+            text = f"{float(value):.{digits}g}"
+    return text
+
+
 def _cell(text: Any) -> str:
     """Table-cell text: pipes escaped so they do not split the Markdown row."""
     return str(text).replace("|", "\\|")
@@ -184,12 +197,13 @@ def to_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
         for row in group.itertuples(index=False):
             verdict = {True: "yes", False: "**NO**", None: "reported"}[row.holds]
             test = "" if row.op == "report" else f"{row.op} {_fmt(row.threshold)}"
+            value = _fmt_value(row.value, row.op, row.threshold)
             lines.append(
                 f"| `{row.claim_id}` | `{row.artifact_id}` | {_cell(row.metric)} "
-                f"| {_fmt(row.value)} | {test} | {verdict} | {_cell(row.note)} |"
+                f"| {value} | {test} | {verdict} | {_cell(row.note)} |"
             )
         lines += [""]
-        for row in group.itertuples(index=False):
-            lines.append(f"- `{row.claim_id}`: {row.statement}")
+        statements = dict(zip(group["claim_id"], group["statement"], strict=True))
+        lines += [f"- `{claim_id}`: {text}" for claim_id, text in statements.items()]
         lines.append("")
     return "\n".join(lines)
