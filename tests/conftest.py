@@ -44,6 +44,30 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.C
     )
 
 
+@pytest.fixture
+def float64():
+    """Double precision as torch's default dtype for one test (exact comparisons), restored
+    afterwards. Modules opt in with ``pytestmark = pytest.mark.usefixtures("float64")``."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def one_thread():
+    """One PyTorch thread for tiny models: a second only adds synchronisation (and stalls on a
+    shared CPU). Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def test_tier(tmp_path_factory) -> Path:
     """Run the whole test tier once (``snakemake --cores 2 --configfile config/test.yaml``)."""

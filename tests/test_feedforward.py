@@ -21,14 +21,7 @@ from sgdconv.models.feedforward import (
     middle_min,
 )
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Exact comparisons need double precision; restore the default afterwards."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -32,15 +32,8 @@ from sgdconv.theory.montecarlo import (
 )
 from sgdconv.theory.philox import M32, TrajectoryStreams, philox4x32
 from sgdconv.theory.smoothness import estimate_smoothness, hessian_vector_product, lanczos_extremes
-from sgdconv.theory.summaries import binomial_interval
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 # --- Philox and the per-trajectory streams --------------------------------------------------
@@ -368,12 +361,3 @@ def test_fits_recover_known_rates():
     assert slope.slope == pytest.approx(-0.75)
     assert slope.k_lo >= 100
     assert math.isnan(loglog_fit(steps, steps**-1.0, k_lo=1e5).slope)  # empty window
-
-
-def test_wilson_interval_against_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for successes, trials in [(0, 10), (7, 10), (32, 32), (113, 128)]:
-        ref = stats.binomtest(successes, trials).proportion_ci(method="wilson")
-        low, high = binomial_interval(successes, trials)
-        assert low == pytest.approx(ref.low, abs=1e-9)
-        assert high == pytest.approx(ref.high, abs=1e-9)

@@ -11,18 +11,13 @@ import pytest
 import torch
 from torch import nn
 
+from nets import BNNet
 from sgdconv.stats import GradientStats, estimate_gradient_stats
 
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: a second thread only adds synchronisation (and stalls on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp(seed: int = 0, d_in: int = 3) -> nn.Module:
@@ -227,18 +222,6 @@ def test_float32_noise_when_mean_gradient_dominates():
 
 
 # --- model left unchanged, BatchNorm, dropout, odd parameters ------------------------------------
-
-
-class BNNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc1 = nn.Linear(3, 5)
-        self.bn = nn.BatchNorm1d(5, momentum=0.3)
-        self.fc2 = nn.Linear(5, 2)
-
-    def forward(self, x):
-        return self.fc2(torch.tanh(self.bn(self.fc1(x))))
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

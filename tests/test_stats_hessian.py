@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from nets import BNNet
 from sgdconv.stats import HessianEig, top_hessian_eigenvalue
 from sgdconv.stats.eigensolvers import lanczos_top, power_top
 
@@ -19,13 +20,7 @@ LOSS = nn.MSELoss()
 METHODS = ["lanczos", "power"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: a second thread only adds synchronisation (and stalls on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp(seed: int = 0) -> nn.Module:
@@ -137,18 +132,6 @@ def test_deterministic_given_seed_or_v0(method):
         model, LOSS, batches, v0=torch.cat([t.flatten() for t in v0]), **kw
     )
     assert as_list.value == as_flat.value and as_list.n_hvp == as_flat.n_hvp
-
-
-class BNNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc1 = nn.Linear(3, 5)
-        self.bn = nn.BatchNorm1d(5, momentum=0.3)
-        self.fc2 = nn.Linear(5, 2)
-
-    def forward(self, x):
-        return self.fc2(torch.tanh(self.bn(self.fc1(x))))
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -12,13 +12,14 @@ hidden or loosened. ``op == "report"`` rows carry a measured value and no verdic
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
+
+from sgdconv.registry import import_object
 
 COLUMNS = [
     "claim_id",
@@ -116,8 +117,7 @@ def claim_function(artifact_id: str) -> Callable[..., list[Claim]]:
         target = CLAIM_FUNCTIONS[artifact_id]
     except KeyError:
         raise KeyError(f"no claims are registered for artifact {artifact_id!r}") from None
-    module_name, function_name = target.split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    return import_object(target)
 
 
 def evaluate(

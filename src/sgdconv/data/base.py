@@ -14,13 +14,14 @@ are taken (:meth:`DataSource.sample`) and the validation set.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from sgdconv.registry import resolve
 
 Batch = tuple[Tensor, Tensor]
 
@@ -170,17 +171,6 @@ DATASETS: dict[str, str | Callable[..., DataSource]] = {
     "imagenet": "sgdconv.data.folders:imagenet_source",
     "cifar10": "sgdconv.data.folders:cifar10_source",
 }
-
-
-def resolve(registry: Mapping[str, Any], name: str, kind: str) -> Callable[..., Any]:
-    """Look ``name`` up in ``registry`` (or import it when it is ``module:function``)."""
-    target = registry.get(name, name if ":" in name else None)
-    if target is None:
-        raise KeyError(f"unknown {kind} {name!r}; known: {sorted(registry)}")
-    if callable(target):
-        return target
-    module_name, function_name = target.split(":")
-    return getattr(importlib.import_module(module_name), function_name)
 
 
 def build_data(spec: Mapping[str, Any]) -> DataSource:

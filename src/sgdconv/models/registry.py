@@ -8,11 +8,12 @@ every process (a run launched by torchrun does not see in-process registrations)
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
+
+from sgdconv.registry import resolve
 
 MODELS: dict[str, str | Callable[..., nn.Module]] = {
     "resnet101": "sgdconv.models.resnet:resnet101",
@@ -30,13 +31,7 @@ def register_model(name: str, factory: str | Callable[..., nn.Module]) -> None:
 
 
 def model_factory(name: str) -> Callable[..., nn.Module]:
-    target = MODELS.get(name, name if ":" in name else None)
-    if target is None:
-        raise KeyError(f"unknown model {name!r}; known: {sorted(MODELS)}")
-    if callable(target):
-        return target
-    module_name, function_name = target.split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    return resolve(MODELS, name, "model")
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:

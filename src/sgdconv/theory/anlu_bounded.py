@@ -36,6 +36,7 @@ from sgdconv.theory.anlu_constants import (
     lemma42_n0,
 )
 from sgdconv.theory.anlu_setup import Problem, build_problem
+from sgdconv.theory.binomial import binomial_ci
 from sgdconv.theory.fits import loglog_fit
 from sgdconv.theory.montecarlo import (
     BoundedNoise,
@@ -45,7 +46,7 @@ from sgdconv.theory.montecarlo import (
     run_sgd,
 )
 from sgdconv.theory.philox import TrajectoryStreams
-from sgdconv.theory.summaries import binomial_interval, quantiles
+from sgdconv.theory.summaries import quantiles
 
 
 def mean_norm_isotropic(p: int) -> float:
@@ -196,7 +197,7 @@ def simulate_thm41(
             )
         )
         left = exit_step <= n_steps
-        low, high = binomial_interval(int(left.sum()), runs.n_traj)
+        low, high = map(float, binomial_ci(int(left.sum()), runs.n_traj, method="wilson"))
         condition_rows.append(
             {
                 **common,

@@ -40,6 +40,7 @@ from sgdconv.theory.anlu_constants import (
     theorem31_step_bound,
 )
 from sgdconv.theory.anlu_setup import build_problem
+from sgdconv.theory.binomial import binomial_ci
 from sgdconv.theory.fits import geometric_fit
 from sgdconv.theory.montecarlo import (
     ConstantStep,
@@ -48,7 +49,7 @@ from sgdconv.theory.montecarlo import (
     run_sgd,
 )
 from sgdconv.theory.philox import TrajectoryStreams
-from sgdconv.theory.summaries import binomial_interval, quantiles
+from sgdconv.theory.summaries import quantiles
 
 #: E[F 1_E] below RATE_FIT_FLOOR · F(θ0) is left out of the rate fit: far above float64
 #: round-off of F (~1e-32 F(θ0)), far below where the decay is measured.
@@ -184,7 +185,7 @@ def simulate_thm31(
         stay = run.exit_step[rows, 0] > n_steps
         converge = run.finite[rows] & (run.loss_final[rows] <= tol * f0)
         both = stay & converge
-        low, high = binomial_interval(int(both.sum()), n_traj)
+        low, high = map(float, binomial_ci(int(both.sum()), n_traj, method="wilson"))
         mq = quantiles(run.max_dist[rows], (0.1, 0.5, 0.9))
         condition_rows.append(
             {

@@ -1,5 +1,5 @@
-"""Summaries of Monte-Carlo samples for the tidy tables: quantiles over trajectories and the
-Wilson confidence interval of an estimated probability."""
+"""Summaries of Monte-Carlo samples for the tidy tables: quantiles over trajectories (binomial
+confidence intervals of estimated probabilities are :func:`sgdconv.theory.binomial.binomial_ci`)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,3 @@ def quantiles(values: Tensor, levels: Sequence[float]) -> Tensor:
     clean = torch.nan_to_num(values.to(torch.float64), nan=math.inf)
     q = torch.tensor(list(levels), dtype=torch.float64)
     return torch.quantile(clean, q, dim=-1)
-
-
-def binomial_interval(
-    successes: int, trials: int, z: float = 1.959963984540054
-) -> tuple[float, float]:
-    """Wilson score interval (95% for the default z) for a probability estimated as
-    successes / trials; (nan, nan) without trials."""
-    if trials <= 0:
-        return math.nan, math.nan
-    p = successes / trials
-    denom = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)

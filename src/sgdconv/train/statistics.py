@@ -192,9 +192,26 @@ class CheckpointContext:
         return model.train() if self.settings.bn_mode == "train" else model.eval()
 
 
+def sharpness(ctx: CheckpointContext, model: nn.Module, batches: MicroBatches) -> Any:
+    """The top Hessian eigenvalue of the loss on ``batches`` with the run's settings (the same
+    start vector at every checkpoint): a :class:`sgdconv.stats.HessianEig`."""
+    from sgdconv.stats import top_hessian_eigenvalue
+
+    s = ctx.settings
+    return top_hessian_eigenvalue(
+        model,
+        ctx.loss_fn,
+        batches,
+        method=s.sharpness_method,
+        tol=s.sharpness_tol,
+        max_hvp=s.sharpness_max_hvp,
+        seed=mix_seed("sharpness", s.seed),
+    )
+
+
 def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
     """One row of ``runs/<id>/stats/step_<k>.parquet`` (see the module docstring)."""
-    from sgdconv.stats import estimate_gradient_stats, top_hessian_eigenvalue
+    from sgdconv.stats import estimate_gradient_stats
 
     s = ctx.settings
     sample = ctx.sample()
@@ -227,15 +244,7 @@ def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
         if s.sharpness_sample_size:
             count = max(1, min(sample.count, s.sharpness_sample_size // sample.size))
             sharp_batches = sample.truncated(count)
-        eig = top_hessian_eigenvalue(
-            model,
-            ctx.loss_fn,
-            sharp_batches,
-            method=s.sharpness_method,
-            tol=s.sharpness_tol,
-            max_hvp=s.sharpness_max_hvp,
-            seed=mix_seed("sharpness", s.seed),
-        )
+        eig = sharpness(ctx, model, sharp_batches)
         row.update(sharpness=eig.value, sharpness_residual=eig.residual, sharpness_n_hvp=eig.n_hvp)
     row.update(validation_metrics(ctx) if s.validation else {})
     row.update(one_step_loss_change(ctx, sample))
@@ -327,7 +336,7 @@ def sample_size_sweep(ctx: CheckpointContext, sizes: Sequence[int]) -> pd.DataFr
     estimates of the population's |∇L| and σ from :func:`sgdconv.stats.estimate_gradient_stats`.
     Long format: ``n_samples, quantity, estimator, value, se``.
     """
-    from sgdconv.stats import estimate_gradient_stats, top_hessian_eigenvalue
+    from sgdconv.stats import estimate_gradient_stats
 
     s = ctx.settings
     sizes = sorted({int(m) for m in sizes})
@@ -357,15 +366,7 @@ def sample_size_sweep(ctx: CheckpointContext, sizes: Sequence[int]) -> pd.DataFr
             (n, "noise_norm", "unbiased", st.noise_norm, st.noise_norm_se),
         ]
         if s.sharpness:
-            eig = top_hessian_eigenvalue(
-                model,
-                ctx.loss_fn,
-                batches,
-                method=s.sharpness_method,
-                tol=s.sharpness_tol,
-                max_hvp=s.sharpness_max_hvp,
-                seed=mix_seed("sharpness", s.seed),
-            )
+            eig = sharpness(ctx, model, batches)
             rows.append((n, "sharpness", "paper", eig.value, math.nan))
         logger.info("sample size %d done", n)
     frame = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
