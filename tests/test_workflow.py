@@ -38,6 +38,11 @@ def test_paper_tier_dry_run_builds_the_dag(profile):
     # The paper's training runs: ImageNet step schedule, constant lr 0.1, 0.001 and 0.01 (its
     # first 90 epochs of the 300-epoch run), CIFAR-10; and the two anlu_noise runs.
     assert re.search(r"^train\s+7$", text, flags=re.M), text[-3000:]
+    # ... and one statistics job per planned checkpoint, listed before anything has trained:
+    # ImageNet step + constant 0.1, 0.001 (91 each) + 0.01 for 300 epochs (301), CIFAR-10
+    # every 2 of 200 epochs (101), and anlu_noise.
+    stats_jobs = int(re.search(r"^estimate_stats\s+(\d+)$", text, flags=re.M).group(1))
+    assert stats_jobs >= 3 * 91 + 301 + 101, stats_jobs
 
 
 def test_default_tier_is_what_plain_snakemake_runs():
@@ -173,3 +178,25 @@ def test_report_builds(test_tier):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert report.stat().st_size > 10_000
+
+
+def test_a_diverged_run_is_marked_and_the_dag_completes(tmp_path):
+    """A run whose loss becomes infinite stops, its planned checkpoints after the divergence
+    get empty statistics, and the artifact's figure and claims are still built."""
+    workdir = copy_workflow(tmp_path)
+    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    config["anlu"]["noise"]["interpolating"]["lr"] = 50.0  # diverges in a few steps
+    (workdir / "config" / "diverge.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(
+        workdir, "anlu_noise", "--cores", "2", "--configfile", "config/diverge.yaml"
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    results = workdir / "results" / "test"
+    manifest = json.loads((results / "runs/anlu_noise_interpolating/manifest.json").read_text())
+    assert manifest["status"] == "diverged"
+    stats = pd.read_parquet(results / "runs/anlu_noise_interpolating/stats.parquet")
+    assert (stats["status"] == "diverged").all() and list(stats["step"]) == [0]
+    claims = read_claims(results / "tables/claims/anlu_noise.csv")
+    assert claims["holds"].tolist() == [False]
+    assert "interpolating run diverged" in claims["note"].iloc[0]
+    assert (results / "figures/anlu_noise.png").stat().st_size > 0

@@ -48,6 +48,7 @@ for _kind, _offset in (("interpolating", 5200), ("non_interpolating", 5210)):
     register_run(
         f"anlu_noise_{_kind}",
         noise_run_spec(NOISE[_kind], _offset),
+        num_train=NOISE[_kind]["n"],
         stats={**NOISE_STATS, "sample_size": NOISE[_kind]["n"], "seed": seed_for(_offset + 3)},
         resources={"mem_mb": 1000, "runtime": 10},
     )

@@ -5,15 +5,16 @@ estimate_stats            one job per checkpoint          runs/<id>/stats/step_<
 aggregate_stats           one job per run                 runs/<id>/stats.parquet
 estimator_vs_sample_size  one checkpoint of the run        runs/<id>/sample_size_sweep.parquet
 
-The checkpoints a run has are read from its manifest once `train` (a snakemake checkpoint) is
-done, so a diverged run simply has fewer statistics jobs. Settings per run come from the run
-registry (rules/training.smk).
+The checkpoints are planned from the config (rules/training.smk), so the dry run lists every
+job. A checkpoint path is a param, not an input: the engine writes the files itself (snakemake
+must never delete them), and the manifest, an output of `train`, orders the jobs after it. A run
+that diverged before a planned checkpoint has an empty statistics table there. Settings per run
+come from the run registry.
 """
 
 
 rule estimate_stats:
     input:
-        checkpoint=out("runs/{run_id}/checkpoints/step_{step}.pt"),
         manifest=out("runs/{run_id}/manifest.json"),
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
@@ -21,6 +22,7 @@ rule estimate_stats:
     wildcard_constraints:
         step=r"\d+",
     params:
+        checkpoint=lambda wildcards: run_checkpoint(wildcards.run_id, wildcards.step),
         settings=run_stats_settings,
     log:
         log("stats/{run_id}/step_{step}.log"),
@@ -53,12 +55,12 @@ rule aggregate_stats:
 
 rule estimator_vs_sample_size:
     input:
-        checkpoint=run_sweep_checkpoint,
         manifest=out("runs/{run_id}/manifest.json"),
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
         out("runs/{run_id}/sample_size_sweep.parquet"),
     params:
+        checkpoint=run_sweep_checkpoint,
         settings=run_stats_settings,
     log:
         log("stats/{run_id}/sample_size_sweep.log"),

@@ -1,24 +1,29 @@
 """The run registry and the `train` rule (the generic training engine, sgdconv.train).
 
-A track registers each training run it needs with `register_run(run_id, spec, stats=...)`;
-`train` is one job per run, `runs/<run_id>/{train_log.parquet,manifest.json}`. It is a snakemake
-*checkpoint*: the engine itself writes `runs/<run_id>/checkpoints/step_<k>.pt` (not declared
-outputs, so snakemake never deletes them when it re-runs a killed, incomplete job: the engine
-resumes from the last one), and the statistics rules (rules/stats.smk) read the manifest to fan
-out one job per checkpoint that exists (a diverged run simply has fewer).
+A track registers each training run it needs with `register_run(run_id, spec, num_train=...,
+stats=...)`; `train` is one job per run, writing `runs/<run_id>/{train_log.parquet,manifest.json}`.
+The engine also writes `runs/<run_id>/checkpoints/step_<k>.pt` itself: they are not declared
+outputs, so snakemake never deletes them when it re-runs a killed (incomplete) job, and the
+engine resumes from the last one. Their steps are planned from the config (the declared size of
+the training set, the batch, the epochs and the checkpoint cadence), so the whole DAG, one
+statistics job per checkpoint (rules/stats.smk), is known before anything trains; a run that
+diverges writes only a prefix of them, and the statistics of the missing ones are empty.
 """
 
-import json
+from sgdconv.train.spec import RunSpec, nearest_checkpoint, planned_checkpoint_steps
 
 
 RUNS = {}
 
 
-def register_run(run_id, spec, *, stats, inputs=(), resources=None, stats_resources=None):
+def register_run(
+    run_id, spec, *, num_train, stats, inputs=(), resources=None, stats_resources=None
+):
     """Declare a training run.
 
-    spec: a sgdconv.train.RunSpec as a dict (without run_id): model, data, loss, optimizer,
-        schedule, epochs, checkpoint cadence, seed, device, nproc.
+    spec: a sgdconv.train.RunSpec as a dict (without run_id and num_train): model, data, loss,
+        optimizer, schedule, epochs, checkpoint cadence, seed, device, nproc.
+    num_train: the number of training examples the data have (the engine checks it).
     stats: sgdconv.train.statistics.StatsSettings as a dict (sample size, sharpness, ...).
     inputs: files the run reads (e.g. prepared data), produced by other rules.
     resources: mem_mb, runtime (minutes) and gpu of the train job (gpu: processes = GPUs).
@@ -26,9 +31,12 @@ def register_run(run_id, spec, *, stats, inputs=(), resources=None, stats_resour
     """
     if run_id in RUNS:
         raise WorkflowError(f"run {run_id!r} is registered twice")
+    full_spec = RunSpec.from_dict({**spec, "run_id": run_id, "num_train": int(num_train)})
     resources = {"mem_mb": 2000, "runtime": 30, "gpu": 0, **(resources or {})}
     RUNS[run_id] = {
-        "spec": {**spec, "run_id": run_id},
+        "spec": full_spec.to_dict(),
+        "steps": planned_checkpoint_steps(full_spec),
+        "steps_per_epoch": int(num_train) // full_spec.batch_size,
         "stats": dict(stats),
         "inputs": list(inputs),
         "resources": resources,
@@ -51,15 +59,9 @@ def run_file(run_id, name):
     return out(f"runs/{run_id}/{name}")
 
 
-def run_manifest(run_id):
-    """The manifest of a finished `train` job (raises snakemake's IncompleteCheckpointException
-    before, which makes the caller's input function wait for the run)."""
-    with open(checkpoints.train.get(run_id=run_id).output.manifest) as fh:
-        return json.load(fh)
-
-
-def run_checkpoint_steps(run_id):
-    return [c["step"] for c in run_manifest(run_id)["checkpoints"]]
+def run_checkpoint(run_id, step):
+    """Where the engine writes the checkpoint of `step` (a param of the statistics jobs)."""
+    return run_file(run_id, f"checkpoints/step_{step}.pt")
 
 
 # --- input functions of the statistics rules (rules/stats.smk) ------------------------------
@@ -76,27 +78,26 @@ def run_stats_settings(wildcards):
 
 
 def run_stats_files(wildcards):
-    """One stats table per checkpoint the run has (after `train`)."""
+    """One stats table per planned checkpoint of the run."""
     return [
         run_file(wildcards.run_id, f"stats/step_{step}.parquet")
-        for step in run_checkpoint_steps(wildcards.run_id)
+        for step in registered_run(wildcards.run_id)["steps"]
     ]
 
 
 def run_sweep_checkpoint(wildcards):
-    """The checkpoint of the sweep: nearest the run's `sweep_epoch` (default: the last)."""
-    from sgdconv.train.statistics import sweep_checkpoint
-
-    epoch = registered_run(wildcards.run_id)["stats"].get("sweep_epoch")
-    step = sweep_checkpoint(run_manifest(wildcards.run_id), epoch)
-    return run_file(wildcards.run_id, f"checkpoints/step_{step}.pt")
+    """The checkpoint of the sweep: the planned one nearest the run's `sweep_epoch` (default:
+    the last)."""
+    run = registered_run(wildcards.run_id)
+    step = nearest_checkpoint(run["steps"], run["steps_per_epoch"], run["stats"].get("sweep_epoch"))
+    return run_checkpoint(wildcards.run_id, step)
 
 
 def _run_resource(name):
     return lambda wildcards: registered_run(wildcards.run_id)["resources"][name]
 
 
-checkpoint train:
+rule train:
     input:
         lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:

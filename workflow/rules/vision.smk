@@ -7,7 +7,7 @@ that interpolates) with a step schedule. The data come from zhang.vision.data: I
 CIFAR-10 from disk (paper tier), or scikit-learn's digits (offline tiers).
 """
 
-from sgdconv.vision.experiments import constant_lr_views, vision_runs
+from sgdconv.vision.experiments import constant_lr_views, num_train, vision_runs
 
 
 VISION = config["zhang"]["vision"]
@@ -98,6 +98,7 @@ for _rid, _run in VISION_RUNS.items():
     register_run(
         _rid,
         _run["spec"],
+        num_train=num_train(VISION, _run["experiment"]),
         stats=_run["stats"],
         inputs=[DATA_FILES[_exp["dataset"]]],
         resources=_resources,

@@ -25,6 +25,9 @@ def claims_anlu_noise(tables: Mapping[str, pd.DataFrame], params: Mapping[str, A
     )
     if not enough:
         note = "does not hold: F did not fall by 1e4 in the interpolating run; " + note
+    for name, stats in tables.items():
+        if "status" in stats and (stats["status"] == "diverged").any():
+            note = f"the {name.replace('_', '-')} run diverged (NaN/inf loss); " + note
     return [
         Claim(
             "anlu_ml_noise_scales_with_loss",

@@ -54,7 +54,8 @@ from sgdconv.train.checkpoint import (
 )
 from sgdconv.train.losses import build_loss
 from sgdconv.train.schedules import lr_factor
-from sgdconv.train.spec import RunSpec
+from sgdconv.train.spec import RunSpec, checkpoint_steps
+from sgdconv.train.spec import steps_per_epoch as _steps_per_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +64,15 @@ DIVERGED = "diverged"
 
 
 def steps_per_epoch(spec: RunSpec, source: DataSource) -> int:
-    """Optimizer steps per epoch (the last incomplete global batch is dropped)."""
-    spe = source.num_train // spec.batch_size
-    if spe < 1:
+    """Optimizer steps per epoch of ``source``; fails when the data do not have the
+    ``num_train`` examples the spec declares (the workflow planned its jobs from it)."""
+    if spec.num_train is not None and source.num_train != spec.num_train:
+        key = spec.data.get("key", "the data of the run")
         raise ValueError(
-            f"run {spec.run_id}: batch_size {spec.batch_size} exceeds the "
-            f"{source.num_train} training examples"
+            f"run {spec.run_id}: the data ({key}) have {source.num_train} training examples, "
+            f"the config declares {spec.num_train}"
         )
-    return spe
-
-
-def checkpoint_steps(spec: RunSpec, spe: int) -> list[int]:
-    """Steps with a checkpoint: 0, every ``checkpoint_every`` epochs, and the last step."""
-    total = spec.epochs * spe
-    every = max(1, round(spec.checkpoint_every * spe))
-    return sorted({0, total, *range(every, total, every)})
+    return _steps_per_epoch(spec, source.num_train)
 
 
 def init_model(spec: RunSpec, device: torch.device) -> nn.Module:

@@ -29,7 +29,10 @@ class RunSpec:
     ``{"name": "step", "milestones": [epochs...], "gamma": 0.1}`` (lr multiplied by ``gamma`` at
     each milestone epoch) or ``{"name": "cosine", "eta_min": 0.0}`` (per step, to ``eta_min`` at
     the end). Checkpoints every ``checkpoint_every`` epochs (rounded to whole steps, at least
-    one), plus step 0 and the last step.
+    one), plus step 0 and the last step. ``num_train``: the number of training examples the
+    config declares; with it the checkpoint steps are known before training
+    (:func:`checkpoint_steps`), so the workflow plans one statistics job per checkpoint, and the
+    engine refuses data of another size.
     """
 
     run_id: str
@@ -48,6 +51,7 @@ class RunSpec:
     device: str = "cpu"
     nproc: int = 1
     sync_bn: bool = False
+    num_train: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -65,6 +69,8 @@ class RunSpec:
             problems.append("need 0 <= momentum < 1 and weight_decay >= 0")
         if "name" not in self.model or "name" not in self.data:
             problems.append("model and data need a 'name'")
+        if self.num_train is not None and self.num_train < self.batch_size:
+            problems.append(f"num_train {self.num_train} is smaller than the batch")
         if problems:
             raise ValueError(f"run {self.run_id!r}: " + "; ".join(problems))
 
@@ -95,3 +101,38 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def steps_per_epoch(spec: RunSpec, num_train: int) -> int:
+    """Optimizer steps per epoch over ``num_train`` examples (the last incomplete global batch
+    is dropped, so every step sees the same number of examples)."""
+    spe = int(num_train) // spec.batch_size
+    if spe < 1:
+        raise ValueError(
+            f"run {spec.run_id}: batch_size {spec.batch_size} exceeds the "
+            f"{num_train} training examples"
+        )
+    return spe
+
+
+def checkpoint_steps(spec: RunSpec, spe: int) -> list[int]:
+    """Steps with a checkpoint: 0, every ``checkpoint_every`` epochs, and the last step."""
+    total = spec.epochs * spe
+    every = max(1, round(spec.checkpoint_every * spe))
+    return sorted({0, total, *range(every, total, every)})
+
+
+def planned_checkpoint_steps(spec: RunSpec) -> list[int]:
+    """The checkpoint steps of a run whose spec declares ``num_train``, known before it trains
+    (a diverged run writes only a prefix of them)."""
+    if spec.num_train is None:
+        raise ValueError(f"run {spec.run_id}: the spec does not declare num_train")
+    return checkpoint_steps(spec, steps_per_epoch(spec, spec.num_train))
+
+
+def nearest_checkpoint(steps: list[int], spe: int, epoch: float | None) -> int:
+    """The checkpoint step nearest ``epoch`` (the later one on a tie; None: the last)."""
+    if epoch is None:
+        return max(steps)
+    target = float(epoch) * spe
+    return min(steps, key=lambda k: (abs(k - target), -k))

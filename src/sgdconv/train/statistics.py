@@ -105,13 +105,17 @@ class StatsSettings:
         return d
 
 
-def sweep_checkpoint(manifest: Mapping[str, Any], epoch: float | None) -> int:
-    """Step of the checkpoint of a run's manifest nearest ``epoch`` (None: the last one)."""
-    steps = [int(c["step"]) for c in manifest["checkpoints"]]
-    if epoch is None:
-        return max(steps)
-    target = float(epoch) * int(manifest["steps_per_epoch"])
-    return min(steps, key=lambda k: (abs(k - target), -k))
+def checkpoint_exists(manifest: Mapping[str, Any], path: str | Path) -> bool:
+    """Whether a planned checkpoint was written: False only when the run diverged before it
+    (its statistics are then empty); a completed run missing one is an error."""
+    if Path(path).is_file():
+        return True
+    if manifest.get("status") == "diverged":
+        return False
+    raise FileNotFoundError(
+        f"{path}: checkpoint missing although run {manifest.get('run_id')} completed "
+        "(deleted by hand? re-run `train` for this run)"
+    )
 
 
 def population_size(source: DataSource, m: int) -> float | None:

@@ -71,6 +71,24 @@ def data_spec(
     raise ValueError(f"unknown dataset {dataset!r} for zhang.vision.{experiment}")
 
 
+#: CIFAR-10 has 50,000 training images.
+CIFAR10_TRAIN = 50_000
+
+
+def num_train(vision: Mapping[str, Any], experiment: str) -> int:
+    """The number of training examples of ``experiment``'s data, from the config (the
+    workflow plans the checkpoints from it; the engine checks it against the data)."""
+    exp = vision[experiment]
+    dataset = exp["dataset"]
+    if dataset == "digits":
+        return int(vision["data"]["digits"]["n_train"]) * int(exp["corruption"].get("copies", 1))
+    if dataset == "imagenet":
+        return int(vision["data"]["imagenet"]["num_train"])
+    if dataset == "cifar10":
+        return CIFAR10_TRAIN
+    raise ValueError(f"unknown dataset {dataset!r} for zhang.vision.{experiment}")
+
+
 def model_spec(vision: Mapping[str, Any], experiment: str) -> dict[str, Any]:
     exp = vision[experiment]
     in_channels, num_classes = DATASET_SHAPES[exp["dataset"]]
