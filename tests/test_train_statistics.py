@@ -21,6 +21,7 @@ from sgdconv.train.statistics import (
     StatsSettings,
     aggregate_statistics,
     checkpoint_statistics,
+    open_checkpoint,
     sample_size_sweep,
 )
 
@@ -176,3 +177,14 @@ def test_stats_settings_reject_unknown_keys():
         StatsSettings.from_dict(json.loads(json.dumps(StatsSettings().to_dict())))
         == StatsSettings()
     )
+
+
+def test_open_checkpoint_missing_only_after_a_divergence(tmp_path):
+    manifest = {"run_id": "r", "status": "completed", "spec": {}}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(FileNotFoundError, match="completed"):
+        open_checkpoint(path, tmp_path / "step_5.pt", {})
+    path.write_text(json.dumps({**manifest, "status": "diverged"}))
+    loaded, ctx = open_checkpoint(path, tmp_path / "step_5.pt", {})
+    assert ctx is None and loaded["status"] == "diverged"

@@ -2,32 +2,20 @@
 one-step loss change) at one checkpoint of a run; an empty table where the run diverged before
 that checkpoint."""
 
-import json
-
 import pandas as pd
 import torch  # noqa: F401  (imported before rule_logging, which fixes its threads)
 
-from sgdconv.train.spec import RunSpec
-from sgdconv.train.statistics import (
-    CheckpointContext,
-    StatsSettings,
-    checkpoint_exists,
-    checkpoint_statistics,
-)
+from sgdconv.train.statistics import checkpoint_statistics, open_checkpoint
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:
-    with open(snakemake.input.manifest) as fh:
-        manifest = json.load(fh)
-    spec = RunSpec.from_dict(manifest["spec"])
-    if checkpoint_exists(manifest, snakemake.params.checkpoint):
-        settings = StatsSettings.from_dict(snakemake.params.settings)
-        ctx = CheckpointContext(spec, snakemake.params.checkpoint, settings, device=spec.device)
-        row = checkpoint_statistics(ctx)
-        pd.DataFrame([row]).to_parquet(snakemake.output[0], index=False)
-        logger.info("%s step %d: %s", spec.run_id, ctx.step, row)
+    manifest, ctx = open_checkpoint(
+        snakemake.input.manifest, snakemake.params.checkpoint, snakemake.params.settings
+    )
+    if ctx is None:
+        table = pd.DataFrame({"step": pd.Series(dtype="int64")})
+        logger.info("%s diverged before %s", manifest["run_id"], snakemake.params.checkpoint)
     else:
-        pd.DataFrame({"step": pd.Series(dtype="int64")}).to_parquet(snakemake.output[0])
-        logger.info(
-            "%s diverged before %s: no statistics", spec.run_id, snakemake.params.checkpoint
-        )
+        table = pd.DataFrame([checkpoint_statistics(ctx)])
+        logger.info("%s step %d: %s", manifest["run_id"], ctx.step, table.iloc[0].to_dict())
+    table.to_parquet(snakemake.output[0], index=False)

@@ -2,36 +2,23 @@
 of increasing size, the paper's plug-in estimator against the unbiased one (Fig. 7); an empty
 table where the run diverged before that checkpoint."""
 
-import json
-
 import pandas as pd
 import torch  # noqa: F401  (imported before rule_logging, which fixes its threads)
 
-from sgdconv.train.spec import RunSpec
-from sgdconv.train.statistics import (
-    SWEEP_COLUMNS,
-    CheckpointContext,
-    StatsSettings,
-    checkpoint_exists,
-    sample_size_sweep,
-)
+from sgdconv.train.statistics import SWEEP_COLUMNS, open_checkpoint, sample_size_sweep
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:
-    with open(snakemake.input.manifest) as fh:
-        manifest = json.load(fh)
-    spec = RunSpec.from_dict(manifest["spec"])
+    manifest, ctx = open_checkpoint(
+        snakemake.input.manifest, snakemake.params.checkpoint, snakemake.params.settings
+    )
     columns = [*SWEEP_COLUMNS, "step", "epoch", "run_id", "status"]
-    if checkpoint_exists(manifest, snakemake.params.checkpoint):
-        settings = StatsSettings.from_dict(snakemake.params.settings)
-        ctx = CheckpointContext(spec, snakemake.params.checkpoint, settings, device=spec.device)
-        table = sample_size_sweep(ctx, settings.sweep_sizes)
-        table["step"] = ctx.step
-        table["epoch"] = ctx.epoch
-        table["run_id"] = spec.run_id
-        table["status"] = manifest["status"]
-        logger.info("%s step %d: %d rows", spec.run_id, ctx.step, len(table))
-    else:
+    if ctx is None:
         table = pd.DataFrame(columns=columns)
-        logger.info("%s diverged before %s: no sweep", spec.run_id, snakemake.params.checkpoint)
+        logger.info("%s diverged before %s", manifest["run_id"], snakemake.params.checkpoint)
+    else:
+        table = sample_size_sweep(ctx, ctx.settings.sweep_sizes)
+        table["step"], table["epoch"] = ctx.step, ctx.epoch
+        table["run_id"], table["status"] = manifest["run_id"], manifest["status"]
+        logger.info("%s step %d: %d rows", manifest["run_id"], ctx.step, len(table))
     table[columns].to_parquet(snakemake.output[0], index=False)

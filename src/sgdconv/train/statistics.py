@@ -22,6 +22,7 @@ population; ``grad_norm`` is then the unbiased estimate of the population's |∇
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -116,6 +117,20 @@ def checkpoint_exists(manifest: Mapping[str, Any], path: str | Path) -> bool:
         f"{path}: checkpoint missing although run {manifest.get('run_id')} completed "
         "(deleted by hand? re-run `train` for this run)"
     )
+
+
+def open_checkpoint(
+    manifest_path: str | Path, checkpoint: str | Path, settings: Mapping[str, Any]
+) -> tuple[dict[str, Any], CheckpointContext | None]:
+    """A finished run's manifest and a :class:`CheckpointContext` for one of its planned
+    checkpoints, or None where the run diverged before it (see :func:`checkpoint_exists`)."""
+    with open(manifest_path) as fh:
+        manifest = json.load(fh)
+    if not checkpoint_exists(manifest, checkpoint):
+        return manifest, None
+    spec = RunSpec.from_dict(manifest["spec"])
+    ctx = CheckpointContext(spec, checkpoint, StatsSettings.from_dict(settings), device=spec.device)
+    return manifest, ctx
 
 
 def population_size(source: DataSource, m: int) -> float | None:
