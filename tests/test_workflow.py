@@ -178,6 +178,8 @@ def test_report_builds(test_tier):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert report.stat().st_size > 10_000
+    # Every caption is valid reStructuredText (docutils reports problems as "(ERROR/3)").
+    assert "ERROR/" not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
 
 
 def test_a_diverged_run_is_marked_and_the_dag_completes(tmp_path):
