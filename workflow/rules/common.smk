@@ -63,10 +63,6 @@ class Artifact:
     params: dict = field(default_factory=dict)
 
     @property
-    def figure(self):
-        return out(f"figures/{self.artifact_id}.png")
-
-    @property
     def targets(self):
         aid = self.artifact_id
         return [

@@ -159,11 +159,6 @@ rule zhang_eq10_table:
 # --- artifacts ------------------------------------------------------------------------------
 
 _NONINT_STEP = VISION["nonint"]["step"]
-_TIER_NOTE = {
-    "dataset_nonint": VISION["nonint"]["dataset"],
-    "dataset_interp": VISION["interp"]["dataset"],
-}
-
 register_artifact(
     "zhang_fig1",
     "zhang",
@@ -175,7 +170,6 @@ register_artifact(
         "epochs": _NONINT_STEP["epochs"],
         "milestones": list(_NONINT_STEP["milestones"]),
         "lr": _NONINT_STEP["lr"],
-        **_TIER_NOTE,
     },
 )
 
@@ -194,7 +188,6 @@ register_artifact(
             }
             for i, v in enumerate(VIEWS)
         ],
-        **_TIER_NOTE,
     },
 )
 
@@ -209,7 +202,6 @@ register_artifact(
         "first_milestone": min(_NONINT_STEP["milestones"]),
         "milestones": list(_NONINT_STEP["milestones"]),
         "momentum": VISION["nonint"]["momentum"],
-        **_TIER_NOTE,
     },
 )
 
@@ -217,26 +209,25 @@ register_artifact(
     "zhang_fig6",
     "zhang",
     tables={"stats": f"runs/{STEP['interp']}/stats.parquet"},
-    params={"milestones": list(VISION["interp"]["step"]["milestones"]), **_TIER_NOTE},
+    params={"milestones": list(VISION["interp"]["step"]["milestones"])},
 )
 
 register_artifact(
     "zhang_fig7",
     "zhang",
     tables={"sweep": f"runs/{STEP['nonint']}/sample_size_sweep.parquet"},
-    params={"chosen_size": VISION["nonint"]["stats"]["sample_size"], **_TIER_NOTE},
+    params={"chosen_size": VISION["nonint"]["stats"]["sample_size"]},
 )
 
 register_artifact(
     "zhang_thm43",
     "zhang",
     tables={"thm43": "vision/zhang_thm43.parquet"},
-    params=_TIER_NOTE,
 )
 
 register_artifact(
     "zhang_eq10",
     "zhang",
     tables={"eq10": "vision/zhang_eq10.parquet"},
-    params={"momentum": VISION["nonint"]["momentum"], **_TIER_NOTE},
+    params={"momentum": VISION["nonint"]["momentum"]},
 )

@@ -441,7 +441,3 @@ def aggregate_statistics(
         if column not in frame:
             frame[column] = math.nan
     return frame[STATS_COLUMNS + extras]
-
-
-def run_spec_from_manifest(manifest: Mapping[str, Any]) -> RunSpec:
-    return RunSpec.from_dict(manifest["spec"])
