@@ -170,6 +170,7 @@ DATASETS: dict[str, str | Callable[..., DataSource]] = {
     "tensors": "sgdconv.data.tensors:npz_source",
     "imagenet": "sgdconv.data.folders:imagenet_source",
     "cifar10": "sgdconv.data.folders:cifar10_source",
+    "wikitext": "sgdconv.data.wikitext:wikitext_source",
 }
 
 
