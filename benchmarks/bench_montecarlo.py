@@ -1,7 +1,7 @@
-"""Benchmark of sgdconv.theory.montecarlo (issue 4): trajectory-steps per second of the batched
-Monte-Carlo SGD engine against a per-trajectory loop (target >= 20x), in one run.
+"""Benchmark of sgdconv.montecarlo.trajectories (issue 4): trajectory-steps per second of the
+batched Monte-Carlo SGD engine against a per-trajectory loop (target >= 20x), in one run.
 
-Both sides run the same code, :func:`sgdconv.theory.montecarlo.run_sgd`, on the same
+Both sides run the same code, :func:`sgdconv.montecarlo.trajectories.run_sgd`, on the same
 trajectories (same per-trajectory noise streams, hence the same results): the vectorized side
 advances B trajectories as one (B, p) batch, the loop side calls it once per trajectory (B = 1),
 as a plain Python loop over trajectories would. Problems: the anlu_thm31 network (depth 2,
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import torch
 
-from sgdconv.theory.anlu_setup import build_problem
-from sgdconv.theory.montecarlo import (
+from sgdconv.anlu.setup import build_problem
+from sgdconv.montecarlo.philox import TrajectoryStreams
+from sgdconv.montecarlo.trajectories import (
     BoundedNoise,
     ConstantStep,
     MachineLearningNoise,
     RobbinsMonroStep,
     run_sgd,
 )
-from sgdconv.theory.philox import TrajectoryStreams
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_montecarlo.json"
 NET = {

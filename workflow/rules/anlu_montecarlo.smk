@@ -1,9 +1,9 @@
 """anlu_thm31, anlu_thm41, anlu_lem42: Monte-Carlo SGD of An & Lu (2025) on Chatterjee-initialized
 depth-2 networks, many trajectories per condition advancing as one batch
-(sgdconv.theory.montecarlo). Theorem 3.1 (machine-learning noise), Theorem 4.1 (rotated bounded
+(sgdconv.montecarlo.trajectories). Theorem 3.1 (machine-learning noise), Theorem 4.1 (rotated bounded
 noise escapes) and Lemma 4.2 (E F(θ_k) ~ k^(−q) under bounded noise)."""
 
-from sgdconv.theory.anlu_workload import cluster_minutes
+from sgdconv.anlu.workload import cluster_minutes
 
 # Seeds (offsets 5100–5199): data, the constants' searches and the SGD noise of each experiment.
 # anlu_thm41 and anlu_lem42 share the data and constants' streams (the same problem, hence the

@@ -4,7 +4,7 @@ an interpolating run (d >= n) and a non-interpolating one (n > p), trained by th
 (rules/stats.smk): noise² / F along the trajectory."""
 
 NOISE = config["anlu"]["noise"]
-NOISE_FACTORIES = "sgdconv.theory.noise_runs"
+NOISE_FACTORIES = "sgdconv.anlu.noise"
 
 
 def noise_run_spec(settings, offset):

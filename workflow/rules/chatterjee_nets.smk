@@ -2,7 +2,7 @@
 Theorem 4.1 (initialization, local Łojasiewicz certificate, GD to zero loss) and Theorem 4.5
 (LeCun initialization: fraction of seeds converging vs n at fixed d/n, Remark 4.8)."""
 
-from sgdconv.theory.workload import cluster_minutes, thm41_work, thm45_work
+from sgdconv.chatterjee.workload import cluster_minutes, thm41_work, thm45_work
 
 NETS_THM41 = config["chatterjee"]["thm41"]
 NETS_THM45 = config["chatterjee"]["thm45"]

@@ -116,7 +116,7 @@ def register_run(
     spec: a sgdconv.train.RunSpec as a dict (without run_id and num_train): model, data, loss,
         optimizer, schedule, epochs, checkpoint cadence, seed, device, nproc.
     num_train: the number of training examples the data have (the engine checks it).
-    stats: sgdconv.train.statistics.StatsSettings as a dict (sample size, sharpness, ...).
+    stats: sgdconv.stats.checkpoint_context.StatsSettings as a dict (sample size, sharpness, ...).
     inputs: files the run reads (e.g. prepared data), produced by other rules.
     resources: mem_mb, runtime (minutes) and gpu of the train job (gpu: processes = GPUs).
     stats_resources: mem_mb, runtime, sweep_runtime and gpu of its statistics jobs.

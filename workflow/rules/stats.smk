@@ -1,5 +1,5 @@
 """Statistics of the registered training runs at their checkpoints (sgdconv.stats through
-sgdconv.train.statistics; Zhang et al. eq. (1)-(3), App. A.2):
+sgdconv.stats.checkpoint_context and its siblings; Zhang et al. eq. (1)-(3), App. A.2):
 
 estimate_stats            one job per checkpoint          runs/<id>/stats/step_<k>.parquet
 aggregate_stats           one job per run                 runs/<id>/stats.parquet

@@ -1,13 +1,13 @@
 """The vision track of Zhang et al.: ResNets trained with SGD, their statistics at every
 checkpoint, and the artifacts zhang_fig1, fig2, fig5, fig6, fig7, thm43, eq10.
 
-Runs (sgdconv.vision.experiments): `nonint` (the ImageNet role: a model that cannot fit its
+Runs (sgdconv.zhang.experiments): `nonint` (the ImageNet role: a model that cannot fit its
 data) with a step schedule and constant learning rates, and `interp` (the CIFAR-10 role: a model
 that interpolates) with a step schedule. The data come from zhang.vision.data: ImageNet and
 CIFAR-10 from disk (paper tier), or scikit-learn's digits (offline tiers).
 """
 
-from sgdconv.vision.experiments import constant_lr_views, num_train, vision_runs
+from sgdconv.zhang.experiments import constant_lr_views, num_train, vision_runs
 
 
 VISION = config["zhang"]["vision"]

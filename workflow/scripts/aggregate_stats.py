@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from sgdconv.train.statistics import aggregate_statistics
+from sgdconv.stats.aggregate import aggregate_statistics
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

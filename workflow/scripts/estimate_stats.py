@@ -5,7 +5,8 @@ that checkpoint."""
 import pandas as pd
 import torch  # noqa: F401  (imported before rule_logging, which fixes its threads)
 
-from sgdconv.train.statistics import checkpoint_statistics, open_checkpoint
+from sgdconv.stats.checkpoint_context import open_checkpoint
+from sgdconv.stats.checkpoint_stats import checkpoint_statistics
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

@@ -5,7 +5,8 @@ table where the run diverged before that checkpoint."""
 import pandas as pd
 import torch  # noqa: F401  (imported before rule_logging, which fixes its threads)
 
-from sgdconv.train.statistics import SWEEP_COLUMNS, open_checkpoint, sample_size_sweep
+from sgdconv.stats.checkpoint_context import open_checkpoint
+from sgdconv.stats.sweep import SWEEP_COLUMNS, sample_size_sweep
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

@@ -2,7 +2,7 @@
 
 import torch  # noqa: F401  (imported first so rule_logging fixes its thread count)
 
-from sgdconv.theory.anlu_bounded import simulate_lem42
+from sgdconv.anlu.bounded import simulate_lem42
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

@@ -2,7 +2,7 @@
 
 import torch  # noqa: F401  (imported first so rule_logging fixes its thread count)
 
-from sgdconv.theory.anlu_thm31 import simulate_thm31
+from sgdconv.anlu.thm31 import simulate_thm31
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

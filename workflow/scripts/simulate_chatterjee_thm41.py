@@ -2,7 +2,7 @@
 
 import torch  # noqa: F401  (imported first so rule_logging fixes its thread count)
 
-from sgdconv.theory.chatterjee_nets import simulate_thm41
+from sgdconv.chatterjee.nets import simulate_thm41
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

@@ -1,7 +1,7 @@
 """Rule simulate_zhang_fig4: the GD trajectories of Fig. 4 as a tidy table."""
 
-from sgdconv.toy.zhang_sine import simulate
 from sgdconv.workflow import rule_logging
+from sgdconv.zhang.sine import simulate
 
 with rule_logging(snakemake) as logger:
     s = snakemake.params.settings

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from sgdconv.vision.tables import eq10_table, thm43_table
 from sgdconv.workflow import rule_logging
+from sgdconv.zhang.tables import eq10_table, thm43_table
 
 with rule_logging(snakemake) as logger:
     runs = snakemake.params.runs

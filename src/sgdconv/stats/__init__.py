@@ -8,6 +8,13 @@
 - :func:`loss_moving_avg` (eq. (2), from a train log) and :func:`loss_last` (eq. (3), at a
   checkpoint) (:mod:`sgdconv.stats.losses`).
 
+The per-checkpoint pipeline of the workflow's statistics rules builds on these:
+:mod:`~sgdconv.stats.checkpoint_context` (settings, loading a checkpoint with its model, data
+and sample), :mod:`~sgdconv.stats.checkpoint_stats` (one row per checkpoint),
+:mod:`~sgdconv.stats.sweep` (estimates vs sample size, Figs. 7-8) and
+:mod:`~sgdconv.stats.aggregate` (a run's ``stats.parquet``). They import the training engine,
+so they are not imported here.
+
 Every function leaves the model as it found it: parameters, ``.grad``, buffers, modes, RNG.
 """
 

@@ -1,1 +1,0 @@
-"""Exact two-dimensional examples, computed in closed form or by plain NumPy/SciPy."""

@@ -1,0 +1,80 @@
+"""The vision runs built from each tier's config: the paper tier carries the papers' exact
+settings; every tier's specs are valid run specs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from sgdconv.config import load_schema, validate_config
+from sgdconv.train.spec import RunSpec
+from sgdconv.zhang.experiments import constant_lr_views, vision_runs
+
+SEEDS = {"nonint": 1, "nonint_stats": 2, "interp": 3, "interp_stats": 4}
+PATHS = {"digits": "d.npz", "imagenet": "i.json", "cifar10": "c.json"}
+
+
+def tier(name: str) -> dict:
+    config = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+    validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+@pytest.mark.parametrize("name", ["test", "config", "paper"])
+def test_every_tier_builds_valid_specs(name):
+    config = tier(name)
+    runs = vision_runs(
+        config["zhang"]["vision"], seeds=SEEDS, device=config["compute"]["device"], paths=PATHS
+    )
+    assert set(runs) >= {"zhang_nonint_step", "zhang_interp_step"}
+    for run_id, run in runs.items():
+        spec = RunSpec.from_dict({**run["spec"], "run_id": run_id})
+        assert spec.batch_size % spec.nproc == 0
+    # Fig. 2's views: one per constant lr plus the long run; the long lr's regular view is
+    # the long run itself (its first epochs).
+    views = constant_lr_views(config["zhang"]["vision"])
+    assert [v["run_id"] for v in views if v["run_id"] not in runs] == []
+    assert views[-1]["epochs"] > views[0]["epochs"]
+
+
+def test_paper_tier_has_the_papers_settings():
+    config = tier("paper")
+    runs = vision_runs(config["zhang"]["vision"], seeds=SEEDS, device="cuda", paths=PATHS)
+    step = runs["zhang_nonint_step"]["spec"]
+    assert step["model"] == {"name": "resnet101", "num_classes": 1000}
+    assert step["data"]["name"] == "imagenet"
+    assert (step["batch_size"], step["lr"], step["momentum"], step["weight_decay"]) == (
+        256,
+        0.1,
+        0.9,
+        1e-4,
+    )
+    assert step["epochs"] == 90 and step["schedule"]["milestones"] == [30, 60]
+    assert step["schedule"]["gamma"] == 0.1
+    constant = {r["lr"]: r["epochs"] for r in runs.values() if r["role"] in ("constant", "long")}
+    assert constant == {0.1: 90, 0.01: 300, 0.001: 90}
+    assert {v["lr"]: v["epochs"] for v in constant_lr_views(config["zhang"]["vision"])[:-1]} == {
+        0.1: 90,
+        0.01: 90,
+        0.001: 90,
+    }
+    assert runs["zhang_nonint_step"]["stats"]["sample_size"] == 160_000
+    cifar = runs["zhang_interp_step"]["spec"]
+    assert cifar["model"] == {"name": "cifar_resnet18", "num_classes": 10}
+    assert cifar["data"]["name"] == "cifar10" and "download" not in cifar["data"]
+    assert (cifar["batch_size"], cifar["lr"], cifar["momentum"], cifar["weight_decay"]) == (
+        128,
+        0.1,
+        0.9,
+        5e-4,
+    )
+    assert cifar["epochs"] == 200 and cifar["schedule"]["milestones"] == [100, 150]
+
+
+def test_long_lr_must_be_one_of_the_lrs():
+    config = tier("test")
+    vision = config["zhang"]["vision"]
+    vision["nonint"]["constant"]["long_lr"] = 0.5
+    with pytest.raises(ValueError, match="long_lr"):
+        vision_runs(vision, seeds=SEEDS, device="cpu", paths=PATHS)
