@@ -14,22 +14,18 @@ from sgdconv.chatterjee.xy import (
     EPSILON_SHRINK,
     alpha_exact,
     first_derivative_bound,
-    flow_entry,
-    flow_on_antidiagonal,
-    flow_rhs,
     gd_trajectory,
     gd_until,
     in_region,
-    prop31_table,
     region_margin,
     second_derivative_bound,
-    symmetric_grid,
     theorem22_constants,
-    thm22_tables,
     xy_grad,
     xy_hessian,
     xy_loss,
 )
+from sgdconv.chatterjee.xy_flow import flow_entry, flow_on_antidiagonal, flow_rhs
+from sgdconv.chatterjee.xy_tables import prop31_table, symmetric_grid, thm22_tables
 
 RNG = np.random.default_rng(20220701)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sgdconv.chatterjee.xy import fig1_grid_table, prop31_table, thm22_tables
 from sgdconv.chatterjee.xy_claims import claims_fig1, claims_prop31, claims_thm22
+from sgdconv.chatterjee.xy_tables import fig1_grid_table, prop31_table, thm22_tables
 from sgdconv.claims import CLAIM_FUNCTIONS, claim_function, evaluate
 
 

@@ -1,7 +1,7 @@
 """Rule simulate_chatterjee_fig1: GD with Theorem 2.2's step from a grid of starts, and the
 trajectories drawn in Fig. 1, as tidy tables."""
 
-from sgdconv.chatterjee.xy import fig1_grid_table, fig1_paths_table
+from sgdconv.chatterjee.xy_tables import fig1_grid_table, fig1_paths_table
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

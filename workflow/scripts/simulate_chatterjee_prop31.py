@@ -1,7 +1,7 @@
 """Rule simulate_chatterjee_prop31: entry times of the gradient flow (3.1) into the region
 (3.2) from a grid of starts and from starts next to y = −x, and a few flow paths."""
 
-from sgdconv.chatterjee.xy import prop31_paths_table, prop31_table
+from sgdconv.chatterjee.xy_tables import prop31_paths_table, prop31_table
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:

@@ -1,6 +1,6 @@
 """Rule simulate_chatterjee_thm22: Theorem 2.2's constants per start and GD with its step."""
 
-from sgdconv.chatterjee.xy import thm22_tables
+from sgdconv.chatterjee.xy_tables import thm22_tables
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:
