@@ -20,6 +20,7 @@ MODELS: dict[str, str | Callable[..., nn.Module]] = {
     "cifar_resnet18": "sgdconv.models.resnet:cifar_resnet18",
     "small_resnet": "sgdconv.models.resnet:small_resnet",
     "mlp": "sgdconv.models.resnet:mlp",
+    "transformer_xl": "sgdconv.models.transformer_xl:transformer_xl",
 }
 
 
