@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: reproduce test lint install report benchmarks clean-results
+.PHONY: reproduce test lint install report benchmarks gpu-check clean-results
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ report: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --out results/gpu_check.json
 
 clean-results:
 	rm -rf results/
