@@ -1,0 +1,114 @@
+"""rule_logging: the rule's log file keeps every attempt of a retried job since it last
+succeeded, although Snakemake deletes a job's log before each attempt (and does not tell the
+script which attempt it is), including an attempt killed by its scheduler."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sgdconv.workflow import attempts_path, rule_logging
+
+
+def smk_for(log: Path) -> SimpleNamespace:
+    """The parts of Snakemake's ``snakemake`` script object that rule_logging reads."""
+    return SimpleNamespace(log=[str(log)], rule="train", config={})
+
+
+def snakemake_prepares(log: Path) -> None:
+    """What Snakemake does before every attempt of a job (Job.prepare): delete its log."""
+    log.unlink(missing_ok=True)
+
+
+def test_one_attempt_has_a_header_and_leaves_no_sidecar(tmp_path):
+    log = tmp_path / "logs" / "train.log"
+    with rule_logging(smk_for(log)) as logger:
+        logger.info("training")
+        print("progress 50%", file=sys.stderr)
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("=== attempt 1 (") and lines[0].endswith(") ===")
+    assert "training" in lines[1]
+    assert lines[2] == "progress 50%"
+    assert not Path(attempts_path(log)).exists()
+
+
+def test_a_failed_then_retried_job_keeps_both_attempts(tmp_path):
+    log = tmp_path / "train.log"
+    with pytest.raises(RuntimeError), rule_logging(smk_for(log)) as logger:
+        logger.info("first try")
+        raise RuntimeError("out of memory")
+    assert Path(attempts_path(log)).exists()
+    snakemake_prepares(log)
+    with rule_logging(smk_for(log)) as logger:
+        logger.info("second try")
+    text = log.read_text()
+    order = ["=== attempt 1 (", "first try", "RuntimeError: out of memory"]
+    order += ["=== attempt 2 (", "second try"]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions), text
+    assert not Path(attempts_path(log)).exists()
+
+
+def test_an_attempt_killed_by_the_scheduler_survives_in_the_retry_log(tmp_path):
+    """scancel ends the job without any cleanup (here: os._exit in a child process)."""
+    log = tmp_path / "train.log"
+    killed = textwrap.dedent(
+        f"""
+        import os, sys
+        from types import SimpleNamespace
+        from sgdconv.workflow import rule_logging
+        smk = SimpleNamespace(log=[{str(log)!r}], rule="train", config={{}})
+        with rule_logging(smk) as logger:
+            logger.info("step 7 of 20")
+            sys.stderr.write("epoch 1:  35%|###")  # a progress bar, cut mid-line
+            sys.stderr.flush()
+            os._exit(143)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", killed], capture_output=True, text=True)
+    assert result.returncode == 143, result.stderr
+    snakemake_prepares(log)
+    with rule_logging(smk_for(log)) as logger:
+        logger.info("resumed from step 7")
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("=== attempt 1 (")
+    assert "step 7 of 20" in lines[1]
+    assert lines[2] == "epoch 1:  35%|###"
+    assert lines[3].startswith("=== attempt 2 (")
+    assert "resumed from step 7" in lines[4]
+
+
+def test_after_a_success_the_next_run_of_the_job_starts_at_attempt_1(tmp_path):
+    log = tmp_path / "train.log"
+    for _ in range(2):
+        with pytest.raises(RuntimeError), rule_logging(smk_for(log)):
+            raise RuntimeError("diverged")
+        snakemake_prepares(log)
+    with rule_logging(smk_for(log)):
+        pass
+    assert [line[:13] for line in log.read_text().splitlines() if line.startswith("===")] == [
+        "=== attempt 1",
+        "=== attempt 2",
+        "=== attempt 3",
+    ]
+    snakemake_prepares(log)  # e.g. --forcerun: a new run of a job that succeeded
+    with rule_logging(smk_for(log)) as logger:
+        logger.info("new run")
+    text = log.read_text()
+    assert "diverged" not in text and "new run" in text
+    assert text.count("=== attempt") == 1
+
+
+def test_handlers_and_stderr_are_restored(tmp_path):
+    before = list(logging.getLogger().handlers)
+    stderr = sys.stderr
+    with rule_logging(smk_for(tmp_path / "a.log")):
+        assert sys.stderr is not stderr
+    assert sys.stderr is stderr
+    assert logging.getLogger().handlers == before
