@@ -12,21 +12,18 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/training.smk"
-include: "workflow/rules/zhang_synthetic.smk"
-include: "workflow/rules/chatterjee_toy.smk"
-include: "workflow/rules/chatterjee_nets.smk"
-include: "workflow/rules/anlu_montecarlo.smk"
-include: "workflow/rules/anlu_noise.smk"
 include: "workflow/rules/stats.smk"
-include: "workflow/rules/vision.smk"
+include: "workflow/rules/zhang.smk"
+include: "workflow/rules/chatterjee.smk"
+include: "workflow/rules/anlu.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 rule zhang:

@@ -32,6 +32,18 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def tier_config(name: str) -> dict:
+    """The config of tier ``name`` as Snakemake sees it: ``config/<name>.yaml`` merged over the
+    default tier's ``config/config.yaml`` (nested mappings key by key, lists whole)."""
+    import yaml
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if name != "config":
+        update_config(config, yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text()))
+    return config
+
+
 def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(

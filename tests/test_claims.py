@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sgdconv.claims import CLAIM_FUNCTIONS, COLUMNS, Claim, read_claims, to_frame, to_markdown
+from sgdconv.claims import COLUMNS, Claim, evaluate, read_claims, to_frame, to_markdown
 
 
 def make(value, op="<", threshold=1.0, **kw):
@@ -57,10 +57,13 @@ def test_csv_round_trip_keeps_verdicts(tmp_path):
     assert "**NO**" in markdown and "reported" in markdown
 
 
-def test_every_artifact_with_claims_names_an_importable_path():
-    for artifact, target in CLAIM_FUNCTIONS.items():
-        module, function = target.split(":")
-        assert module.startswith("sgdconv.") and function, artifact
+def test_evaluate_refuses_a_claim_of_another_artifact():
+    def claims(tables, params):
+        return [make(1.0, ">", 0.0)]
+
+    assert evaluate("zhang_fig4", claims, {}, {})["holds"].tolist() == [True]
+    with pytest.raises(ValueError, match="belongs to zhang_fig4, not zhang_fig1"):
+        evaluate("zhang_fig1", claims, {}, {})
 
 
 def test_markdown_never_rounds_a_value_across_its_threshold(tmp_path):

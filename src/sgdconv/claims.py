@@ -1,7 +1,8 @@
 """Claims: the papers' qualitative statements as checkable rows of ``tables/claims.csv``.
 
-Each artifact of ``ARTIFACTS.md`` has a claim function, ``(tables, params) -> list[Claim]``,
-that lives next to the science it checks (see :data:`CLAIM_FUNCTIONS`). ``tables`` maps the
+Each artifact of ``docs/ARTIFACTS.md`` has a claim function, ``(tables, params) -> list[Claim]``,
+that lives next to the science it checks in its paper's package and is named by the artifact's
+declaration in ``workflow/rules/<paper>.smk``. ``tables`` maps the
 names of the artifact's tidy tables to data frames; ``params`` carries the tier's settings the
 claim needs (never its threshold: thresholds are the constants of ``ARTIFACTS.md``, written
 into each row so a reader sees exactly what was tested).
@@ -18,8 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-
-from sgdconv.registry import import_object
 
 COLUMNS = [
     "claim_id",
@@ -41,29 +40,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda v, t: v >= t,
     "==": lambda v, t: v == t,
 }
-
-#: Where each artifact's claim function lives, as ``"module:function"``. Imported lazily so
-#: that checking the toy claims does not import torch.
-CLAIM_FUNCTIONS: dict[str, str] = {
-    "zhang_fig4": "sgdconv.zhang.sine:claims",
-    "chatterjee_fig1": "sgdconv.chatterjee.xy_claims:claims_fig1",
-    "chatterjee_prop31": "sgdconv.chatterjee.xy_claims:claims_prop31",
-    "chatterjee_thm22": "sgdconv.chatterjee.xy_claims:claims_thm22",
-    "chatterjee_thm41": "sgdconv.chatterjee.claims:claims_thm41",
-    "chatterjee_thm45": "sgdconv.chatterjee.claims:claims_thm45",
-    "anlu_thm31": "sgdconv.anlu.claims:claims_thm31",
-    "anlu_thm41": "sgdconv.anlu.claims:claims_thm41",
-    "anlu_lem42": "sgdconv.anlu.claims:claims_lem42",
-    "anlu_noise": "sgdconv.anlu.noise_claims:claims_anlu_noise",
-    "zhang_fig1": "sgdconv.zhang.claims:claims_fig1",
-    "zhang_fig2": "sgdconv.zhang.claims:claims_fig2",
-    "zhang_fig5": "sgdconv.zhang.claims:claims_fig5",
-    "zhang_fig6": "sgdconv.zhang.claims:claims_fig6",
-    "zhang_fig7": "sgdconv.zhang.claims:claims_fig7",
-    "zhang_thm43": "sgdconv.zhang.claims:claims_thm43",
-    "zhang_eq10": "sgdconv.zhang.claims:claims_eq10",
-}
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -111,20 +87,14 @@ class Claim:
         return {c: row[c] for c in COLUMNS}
 
 
-def claim_function(artifact_id: str) -> Callable[..., list[Claim]]:
-    """The claim function registered for ``artifact_id``."""
-    try:
-        target = CLAIM_FUNCTIONS[artifact_id]
-    except KeyError:
-        raise KeyError(f"no claims are registered for artifact {artifact_id!r}") from None
-    return import_object(target)
-
-
 def evaluate(
-    artifact_id: str, tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]
+    artifact_id: str,
+    claim_function: Callable[..., list[Claim]],
+    tables: Mapping[str, pd.DataFrame],
+    params: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """Run the claim function of ``artifact_id`` and return its rows as a data frame."""
-    claims = claim_function(artifact_id)(tables, params)
+    """Run ``claim_function`` of ``artifact_id`` and return its rows as a data frame."""
+    claims = claim_function(tables, params)
     for claim in claims:
         if claim.artifact_id != artifact_id:
             raise ValueError(f"{claim.claim_id} belongs to {claim.artifact_id}, not {artifact_id}")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sgdconv.anlu.bounded import simulate_lem42, simulate_thm41
+from sgdconv.anlu.claims import claims_lem42, claims_thm31, claims_thm41
 from sgdconv.anlu.setup import build_problem
 from sgdconv.anlu.thm31 import CONDITION_COLUMNS, STEP_COLUMNS, simulate_thm31
 from sgdconv.claims import evaluate
@@ -31,8 +32,15 @@ EFFORT = {
 SEEDS = {"data": 1, "constants": 2, "noise": 3}
 
 
+CLAIM_FUNCTIONS = {
+    "anlu_thm31": claims_thm31,
+    "anlu_thm41": claims_thm41,
+    "anlu_lem42": claims_lem42,
+}
+
+
 def _verdicts(artifact, tables):
-    frame = evaluate(artifact, tables, {})
+    frame = evaluate(artifact, CLAIM_FUNCTIONS[artifact], tables, {})
     return {row.claim_id: row for row in frame.itertuples(index=False)}
 
 

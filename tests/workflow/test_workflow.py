@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_workflow, run_snakemake
+from conftest import ROOT, copy_workflow, run_snakemake, tier_config
+from sgdconv.catalogue import claim_ids, read_catalogue
 from sgdconv.claims import COLUMNS, read_claims
 
 pytestmark = pytest.mark.slow
@@ -64,7 +65,7 @@ def test_default_tier_is_what_plain_snakemake_runs():
 def test_bad_config_is_rejected_naming_the_key(tmp_path, edit, key):
     workdir = copy_workflow(tmp_path)
     path = workdir / "config" / "bad.yaml"
-    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    config = tier_config("test")
     edit(config)
     path.write_text(yaml.safe_dump(config))
     result = run_snakemake(workdir, "-n", "--configfile", "config/bad.yaml")
@@ -116,34 +117,17 @@ def test_test_tier_every_claim_holds(test_tier):
     assert unresolved["value"].notna().all(), "an unresolved claim must still be measured"
 
 
-#: Every artifact of ARTIFACTS.md except the language track (zhang_fig3, zhang_fig8: no
-#: Transformer-XL/WikiText-103 track yet, see README).
-IMPLEMENTED = {
-    "zhang_fig1", "zhang_fig2", "zhang_fig4", "zhang_fig5", "zhang_fig6", "zhang_fig7",
-    "zhang_thm43", "zhang_eq10",
-    "chatterjee_fig1", "chatterjee_prop31", "chatterjee_thm22", "chatterjee_thm41",
-    "chatterjee_thm45",
-    "anlu_thm31", "anlu_thm41", "anlu_lem42", "anlu_noise",
-}  # fmt: skip
-
-#: Every claim id of ARTIFACTS.md for the implemented artifacts.
-CLAIM_IDS = {
-    "zhang_fig4_converges", "zhang_fig4_oscillates", "zhang_fig4_time_average",
-    "zhang_grad_norm_persists", "zhang_grad_norm_vanishes_when_interpolating",
-    "zhang_loss_stabilizes", "zhang_noise_grows", "zhang_smaller_lr_larger_grad",
-    "zhang_moving_average_smoother", "zhang_estimators_converge", "zhang_time_average_rate",
-    "zhang_eq10_ratio",
-    "chatterjee_region_gd_converges", "chatterjee_flow_enters_region",
-    "chatterjee_thm22_bound_holds", "chatterjee_thm41_converges", "chatterjee_thm45_bounded_below",
-    "anlu_stay_probability_rises", "anlu_rate_within_bound", "anlu_bounded_noise_escapes",
-    "anlu_lem42_rate", "anlu_ml_noise_scales_with_loss",
-}  # fmt: skip
+#: The catalogue, docs/ARTIFACTS.md: the single list of artifact and claim ids.
+CATALOGUE = read_catalogue(ROOT / "docs" / "ARTIFACTS.md")
 
 
 def test_every_artifact_and_claim_of_artifacts_md_is_present(test_tier):
     claims = read_claims(test_tier / "tables" / "claims.csv")
-    assert set(claims["artifact_id"]) == IMPLEMENTED
-    assert set(claims["claim_id"]) == CLAIM_IDS
+    assert set(claims["artifact_id"]) == set(CATALOGUE)
+    assert set(claims["claim_id"]) == claim_ids(CATALOGUE)
+    for artifact_id, entry in CATALOGUE.items():
+        produced = set(claims.loc[claims["artifact_id"] == artifact_id, "claim_id"])
+        assert produced == set(entry.claim_ids), artifact_id
     # One row per claim, except eq. (10)'s ratio: reported once per constant-lr run.
     counts = claims["claim_id"].value_counts()
     assert (counts.drop("zhang_eq10_ratio") == 1).all(), counts
@@ -186,11 +170,17 @@ def test_a_diverged_run_is_marked_and_the_dag_completes(tmp_path):
     """A run whose loss becomes infinite stops, its planned checkpoints after the divergence
     get empty statistics, and the artifact's figure and claims are still built."""
     workdir = copy_workflow(tmp_path)
-    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
-    config["anlu"]["noise"]["interpolating"]["lr"] = 50.0  # diverges in a few steps
-    (workdir / "config" / "diverge.yaml").write_text(yaml.safe_dump(config))
+    # an overlay over the test tier: the interpolating run diverges in a few steps
+    overlay = {"anlu": {"noise": {"interpolating": {"lr": 50.0}}}}
+    (workdir / "config" / "diverge.yaml").write_text(yaml.safe_dump(overlay))
     result = run_snakemake(
-        workdir, "anlu_noise", "--cores", "2", "--configfile", "config/diverge.yaml"
+        workdir,
+        "anlu_noise",
+        "--cores",
+        "2",
+        "--configfile",
+        "config/test.yaml",
+        "config/diverge.yaml",
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     results = workdir / "results" / "test"

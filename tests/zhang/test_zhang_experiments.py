@@ -4,9 +4,8 @@ settings; every tier's specs are valid run specs."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from conftest import ROOT
+from conftest import ROOT, tier_config
 from sgdconv.config import load_schema, validate_config
 from sgdconv.train.spec import RunSpec
 from sgdconv.zhang.experiments import constant_lr_views, vision_runs
@@ -16,7 +15,7 @@ PATHS = {"digits": "d.npz", "imagenet": "i.json", "cifar10": "c.json"}
 
 
 def tier(name: str) -> dict:
-    config = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+    config = tier_config(name)
     validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 

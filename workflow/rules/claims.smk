@@ -1,5 +1,6 @@
-"""Claims: one table per artifact (computed by sgdconv.claims from its tidy tables), then the
-collected tables/claims.csv and tables/claims.md, and provenance.json."""
+"""Claims: one table per declared artifact (its claim function on its tidy tables, through
+sgdconv.claims.evaluate), then the collected tables/claims.csv and tables/claims.md, and
+provenance.json."""
 
 for _artifact in ARTIFACTS.values():
 
@@ -10,16 +11,19 @@ for _artifact in ARTIFACTS.values():
             **_artifact.tables,
         output:
             out(f"tables/claims/{_artifact.artifact_id}.csv"),
-        params:
-            artifact_id=_artifact.artifact_id,
-            tables=list(_artifact.tables),
-            settings=_artifact.params,
-        conda:
-            ENV
         log:
             log(f"claims/{_artifact.artifact_id}.log"),
+        benchmark:
+            out(f"benchmarks/claims/{_artifact.artifact_id}.tsv")
+        conda:
+            ENV
         resources:
             **SMALL,
+        params:
+            artifact_id=_artifact.artifact_id,
+            claims=_artifact.claims,
+            tables=list(_artifact.tables),
+            params=_artifact.params,
         script:
             "../scripts/check_claims.py"
 
@@ -34,14 +38,14 @@ rule collect_claims:
             category="claims",
         ),
         md=out("tables/claims.md"),
-    params:
-        tier=config["name"],
-    conda:
-        ENV
     log:
         log("claims/collect.log"),
+    conda:
+        ENV
     resources:
         **SMALL,
+    params:
+        tier=config["name"],
     script:
         "../scripts/collect_claims.py"
 
@@ -49,14 +53,14 @@ rule collect_claims:
 rule provenance:
     output:
         out("provenance.json"),
-    params:
-        config_sha256=config_hash(config),
-    conda:
-        ENV
     log:
         log("provenance.log"),
+    conda:
+        ENV
     resources:
         **SMALL,
+    params:
+        config_sha256=config_hash(config),
     script:
         "../scripts/write_provenance.py"
 

@@ -7,8 +7,8 @@ from snakemake.exceptions import WorkflowError
 
 from sgdconv.config import ConfigError, load_schema, validate_config
 from sgdconv.provenance import config_hash
+from sgdconv.seeds import seed_for
 from sgdconv.train.spec import RunSpec, nearest_checkpoint, planned_checkpoint_steps
-
 
 # --- configuration ------------------------------------------------------------------------
 # Strict schema validation before any job: unknown keys, wrong types and out-of-range values
@@ -30,9 +30,9 @@ def log(path):
     return f"{RESULTS}/logs/{path}"
 
 
-def seed_for(offset):
-    """The config seed combined with a fixed per-experiment offset (distinct random streams)."""
-    return int(config["seed"]) + int(offset)
+def seed(stream, extra=0):
+    """The seed of a named random stream (the offsets are in sgdconv.seeds.SEED_OFFSETS)."""
+    return seed_for(config, stream, extra)
 
 
 # --- software -----------------------------------------------------------------------------
@@ -51,16 +51,20 @@ SMALL = {"mem_mb": 2000, "runtime": 10}
 
 @dataclass
 class Artifact:
-    """One figure of ARTIFACTS.md: the tidy tables it is drawn from and its claims' settings.
+    """One artifact of docs/ARTIFACTS.md, declared once in its paper's rule file.
 
     ``tables`` maps names (as the notebook and the claim function see them) to paths under
-    results/<name>/; ``params`` are passed to both the notebook and the claim function.
+    results/<name>/; ``params`` go unchanged to the notebook (its ``params`` parameter) and to
+    the claim function; ``notebook`` is the py:percent figure source; ``claims`` the claim
+    function, ``(tables, params) -> list[Claim]``, named as ``"module:function"``.
     """
 
     artifact_id: str
     paper: str
     tables: dict
-    params: dict = field(default_factory=dict)
+    params: dict
+    notebook: str
+    claims: str
 
     @property
     def targets(self):
@@ -77,15 +81,26 @@ ARTIFACTS = {}
 PAPERS = ("zhang", "chatterjee", "anlu")
 
 
-def register_artifact(artifact_id, paper, tables, params=None):
-    """Declare an artifact; rules/figures.smk and rules/claims.smk create its rules."""
+def artifact(artifact_id, *, tables, notebook, claims, params=None):
+    """Declare an artifact: rules/figures.smk and rules/claims.smk create its `figure_<id>` and
+    `claims_<id>` rules; `rule <id>` (in the paper's rule file) builds both.
+
+    claims: the claim function itself (imported in the rule file, so go-to-definition works).
+    """
+    paper = artifact_id.split("_", 1)[0]
     if paper not in PAPERS:
-        raise ValueError(f"unknown paper {paper!r} for {artifact_id}")
-    if not artifact_id.startswith(f"{paper}_"):
-        raise ValueError(f"artifact id {artifact_id!r} must start with {paper}_")
+        raise WorkflowError(f"artifact id {artifact_id!r} must start with one of {PAPERS}")
+    if artifact_id in ARTIFACTS:
+        raise WorkflowError(f"artifact {artifact_id!r} is declared twice")
     ARTIFACTS[artifact_id] = Artifact(
-        artifact_id, paper, {k: out(v) for k, v in tables.items()}, dict(params or {})
+        artifact_id,
+        paper,
+        {k: out(v) for k, v in tables.items()},
+        dict(params or {}),
+        notebook,
+        f"{claims.__module__}:{claims.__qualname__}",
     )
+    return ARTIFACTS[artifact_id].targets
 
 
 def paper_targets(paper):
@@ -108,33 +123,33 @@ def all_targets():
 RUNS = {}
 
 
-def register_run(
-    run_id, spec, *, num_train, stats, inputs=(), resources=None, stats_resources=None
-):
-    """Declare a training run.
+def register_runs(runs):
+    """Declare training runs: ``run_id -> {"spec", "num_train", "stats", "inputs",
+    "resources", "stats_resources"}``, as the experiment functions in src/ build them
+    (sgdconv.zhang.experiments.vision_runs, sgdconv.anlu.noise.noise_runs).
 
-    spec: a sgdconv.train.RunSpec as a dict (without run_id and num_train): model, data, loss,
-        optimizer, schedule, epochs, checkpoint cadence, seed, device, nproc.
+    spec: a sgdconv.train.RunSpec as a dict (without run_id and num_train).
     num_train: the number of training examples the data have (the engine checks it).
-    stats: sgdconv.stats.checkpoint_context.StatsSettings as a dict (sample size, sharpness, ...).
+    stats: sgdconv.stats.checkpoint_context.StatsSettings as a dict.
     inputs: files the run reads (e.g. prepared data), produced by other rules.
     resources: mem_mb, runtime (minutes) and gpu of the train job (gpu: processes = GPUs).
     stats_resources: mem_mb, runtime, sweep_runtime and gpu of its statistics jobs.
     """
-    if run_id in RUNS:
-        raise WorkflowError(f"run {run_id!r} is registered twice")
-    full_spec = RunSpec.from_dict({**spec, "run_id": run_id, "num_train": int(num_train)})
-    resources = {"mem_mb": 2000, "runtime": 30, "gpu": 0, **(resources or {})}
-    RUNS[run_id] = {
-        "spec": full_spec.to_dict(),
-        "steps": planned_checkpoint_steps(full_spec),
-        "steps_per_epoch": int(num_train) // full_spec.batch_size,
-        "stats": dict(stats),
-        "inputs": list(inputs),
-        "resources": resources,
-        "stats_resources": {"mem_mb": 2000, "runtime": 10, "sweep_runtime": 30, "gpu": 0}
-        | dict(stats_resources or {}),
-    }
+    for run_id, run in runs.items():
+        if run_id in RUNS:
+            raise WorkflowError(f"run {run_id!r} is registered twice")
+        num_train = int(run["num_train"])
+        spec = RunSpec.from_dict({**run["spec"], "run_id": run_id, "num_train": num_train})
+        RUNS[run_id] = {
+            "spec": spec.to_dict(),
+            "steps": planned_checkpoint_steps(spec),
+            "steps_per_epoch": num_train // spec.batch_size,
+            "stats": dict(run["stats"]),
+            "inputs": list(run.get("inputs", ())),
+            "resources": {"mem_mb": 2000, "runtime": 30, "gpu": 0} | dict(run.get("resources", {})),
+            "stats_resources": {"mem_mb": 2000, "runtime": 10, "sweep_runtime": 30, "gpu": 0}
+            | dict(run.get("stats_resources", {})),
+        }
 
 
 def registered_run(run_id):

@@ -1,6 +1,7 @@
-"""One papermill rule per registered artifact: tidy tables -> figures/<id>.png|.pdf and the
-executed notebook. The notebook is workflow/notebooks/<id>.ipynb; its caption for
-`snakemake --report` is workflow/report/<id>.rst."""
+"""One papermill rule per declared artifact: tidy tables -> figures/<id>.png|.pdf and the
+executed notebook. The figure source is the py:percent script the declaration names
+(workflow/notebooks/<id>.py, converted with jupytext); its caption for `snakemake --report` is
+workflow/report/<id>.rst."""
 
 for _artifact in ARTIFACTS.values():
 
@@ -9,7 +10,7 @@ for _artifact in ARTIFACTS.values():
             f"figure_{_artifact.artifact_id}"
         input:
             **_artifact.tables,
-            notebook=f"workflow/notebooks/{_artifact.artifact_id}.ipynb",
+            notebook=_artifact.notebook,
         output:
             png=report(
                 out(f"figures/{_artifact.artifact_id}.png"),
@@ -19,23 +20,17 @@ for _artifact in ARTIFACTS.values():
             ),
             pdf=out(f"figures/{_artifact.artifact_id}.pdf"),
             notebook=out(f"notebooks/{_artifact.artifact_id}.ipynb"),
-        params:
-            tables=list(_artifact.tables),
-            settings=_artifact.params,
-            tier=config["name"],
-        conda:
-            ENV
         log:
             log(f"figures/{_artifact.artifact_id}.log"),
+        benchmark:
+            out(f"benchmarks/figures/{_artifact.artifact_id}.tsv")
+        conda:
+            ENV
         resources:
             **SMALL,
+        params:
+            tables=list(_artifact.tables),
+            params=_artifact.params,
+            tier=config["name"],
         script:
             "../scripts/render_figure.py"
-
-    # `snakemake <artifact_id>` builds the figure and checks its claims.
-    rule:
-        name:
-            _artifact.artifact_id
-        input:
-            _artifact.targets,
-        default_target: False

@@ -19,19 +19,21 @@ rule estimate_stats:
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
         out("runs/{run_id}/stats/step_{step}.parquet"),
-    wildcard_constraints:
-        step=r"\d+",
-    params:
-        checkpoint=lambda wildcards: run_checkpoint(wildcards.run_id, wildcards.step),
-        settings=run_stats_settings,
     log:
         log("stats/{run_id}/step_{step}.log"),
+    benchmark:
+        out("benchmarks/stats/{run_id}/step_{step}.tsv")
+    wildcard_constraints:
+        step=r"\d+",
+    conda:
+        ENV
     resources:
         mem_mb=run_stats_resource("mem_mb"),
         runtime=run_stats_resource("runtime"),
         gpu=run_stats_resource("gpu"),
-    conda:
-        ENV
+    params:
+        checkpoint=lambda wildcards: run_checkpoint(wildcards.run_id, wildcards.step),
+        settings=run_stats_settings,
     script:
         "../scripts/estimate_stats.py"
 
@@ -45,10 +47,12 @@ rule aggregate_stats:
         out("runs/{run_id}/stats.parquet"),
     log:
         log("stats/{run_id}/aggregate.log"),
-    resources:
-        **SMALL,
+    benchmark:
+        out("benchmarks/stats/{run_id}/aggregate.tsv")
     conda:
         ENV
+    resources:
+        **SMALL,
     script:
         "../scripts/aggregate_stats.py"
 
@@ -59,16 +63,18 @@ rule estimator_vs_sample_size:
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
         out("runs/{run_id}/sample_size_sweep.parquet"),
-    params:
-        checkpoint=run_sweep_checkpoint,
-        settings=run_stats_settings,
     log:
         log("stats/{run_id}/sample_size_sweep.log"),
+    benchmark:
+        out("benchmarks/stats/{run_id}/sample_size_sweep.tsv")
+    conda:
+        ENV
     resources:
         mem_mb=run_stats_resource("mem_mb"),
         runtime=run_stats_resource("sweep_runtime"),
         gpu=run_stats_resource("gpu"),
-    conda:
-        ENV
+    params:
+        checkpoint=run_sweep_checkpoint,
+        settings=run_stats_settings,
     script:
         "../scripts/estimator_vs_sample_size.py"

@@ -10,24 +10,25 @@ statistics job per checkpoint (rules/stats.smk), is known before anything trains
 diverges writes only a prefix of them, and the statistics of the missing ones are empty.
 """
 
+
 rule train:
     input:
         lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
         log=out("runs/{run_id}/train_log.parquet"),
         manifest=out("runs/{run_id}/manifest.json"),
-    params:
-        spec=lambda wildcards: registered_run(wildcards.run_id)["spec"],
     log:
         log("train/{run_id}.log"),
     benchmark:
         out("benchmarks/train/{run_id}.tsv")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=_run_resource("mem_mb"),
         runtime=_run_resource("runtime"),
         gpu=_run_resource("gpu"),
-    conda:
-        ENV
+    params:
+        spec=lambda wildcards: registered_run(wildcards.run_id)["spec"],
     script:
         "../scripts/train.py"

@@ -15,7 +15,8 @@ The factories below are named in run specs as ``"sgdconv.anlu.noise:<name>"``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,3 +106,50 @@ def spread_while_falling(stats: pd.DataFrame) -> tuple[float, float]:
     spread = float(ratio[finite].max() / ratio[finite].min())
     fall = float(loss[0] / loss[finite].min())
     return spread, fall
+
+
+#: The whole training set is the statistics sample, in micro-batches of one example: the noise
+#: norm of eq. (1) is then exact (no estimator variance), and no sharpness is needed here.
+NOISE_STATS = {"microbatch": 1, "sharpness": False, "validation": False}
+
+NOISE_RUN_KINDS = ("interpolating", "non_interpolating")
+
+
+def noise_runs(
+    noise: Mapping[str, Any], *, seeds: Mapping[str, int], device: str
+) -> dict[str, dict[str, Any]]:
+    """The two training runs of ``anlu_noise`` from the ``anlu.noise`` config section:
+    ``run_id -> {"spec", "num_train", "stats", "resources"}`` for the workflow's run registry.
+
+    ``seeds[kind]`` is the first of four consecutive streams of a run: the model's
+    initialization, the data, the training order and the statistics sample.
+    """
+    runs = {}
+    for kind in NOISE_RUN_KINDS:
+        s, seed = noise[kind], int(seeds[kind])
+        factories = "sgdconv.anlu.noise"
+        model = {"name": f"{factories}:chatterjee_net", "seed": seed}
+        for key in ("d", "widths", "activation", "leaky_slope", "middle_low", "middle_high"):
+            model[key] = s[key]
+        model["output_weight"] = s["output_weight"]
+        data = {"name": f"{factories}:regression_source", "seed": seed + 1}
+        for key in ("n", "d", "inputs", "target_scale"):
+            data[key] = s[key]
+        spec = {
+            "model": model,
+            "data": data,
+            "loss": "mse",
+            "batch_size": s["batch_size"],
+            "epochs": s["epochs"],
+            "lr": s["lr"],
+            "checkpoint_every": s["checkpoint_every"],
+            "seed": seed + 2,
+            "device": device,
+        }
+        runs[f"anlu_noise_{kind}"] = {
+            "spec": spec,
+            "num_train": int(s["n"]),
+            "stats": {**NOISE_STATS, "sample_size": int(s["n"]), "seed": seed + 3},
+            "resources": {"mem_mb": 1000, "runtime": 10},
+        }
+    return runs

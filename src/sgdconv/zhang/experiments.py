@@ -125,11 +125,11 @@ def vision_runs(
     paths: Mapping[str, str],
 ) -> dict[str, dict[str, Any]]:
     """All runs of the vision track: ``run_id -> {"spec", "stats", "experiment", "role",
-    "lr", "epochs", "horizon"}``.
+    "lr", "epochs", "num_train", "inputs", "resources", "stats_resources"}`` (what the
+    workflow's run registry takes).
 
     ``seeds``: ``nonint``, ``interp`` (training) and ``nonint_stats``, ``interp_stats``;
-    ``paths``: prepared data files (``digits``). ``horizon`` is the run's length in epochs as
-    figures show it (for the long run, ``long_epochs``).
+    ``paths``: the file each data set's runs depend on (``digits``, ``imagenet``, ``cifar10``).
     """
     runs: dict[str, dict[str, Any]] = {}
     for experiment in ("nonint", "interp"):
@@ -187,6 +187,15 @@ def vision_runs(
                 "lr": lr,
                 "epochs": epochs,
             }
+    for run in runs.values():
+        exp = vision[run["experiment"]]
+        resources = dict(exp["train_resources"])
+        if run["role"] == "long":  # the long run's time request scales with its epochs
+            resources["runtime"] = resources["runtime"] * run["epochs"] // exp["constant"]["epochs"]
+        run["resources"] = resources
+        run["stats_resources"] = dict(exp["stats_resources"])
+        run["num_train"] = num_train(vision, run["experiment"])
+        run["inputs"] = [paths[exp["dataset"]]]
     return runs
 
 

@@ -1,0 +1,55 @@
+# %% [markdown]
+# # zhang_fig2: the quantities of eq. (1) with constant learning rates (Zhang et al. 2022, Fig. 2)
+# One column per constant learning rate, the last the longer run (its first epochs are the
+# regular-length run at that lr); rows: training loss, gradient norm, noise norm, sharpness.
+
+# %% tags=["parameters"]
+tables = {"run0": "stats.parquet"}
+png = "zhang_fig2.png"
+pdf = "zhang_fig2.pdf"
+tier = "default"
+params = {"views": [{"table": "run0", "lr": 0.1, "epochs": 90, "long": False}]}
+
+# %%
+import pandas as pd
+
+from sgdconv.plotting import panel_grid, save_figure, use_style
+
+use_style()
+views = params["views"]
+frames = {}
+for view in views:
+    stats = pd.read_parquet(tables[view["table"]]).sort_values("epoch")
+    frames[view["table"], view["epochs"]] = stats[stats["epoch"] <= view["epochs"] + 1e-9]
+
+# %%
+rows = [
+    ("loss", "training loss L_S"),
+    ("grad_norm", "gradient norm |∇L|"),
+    ("noise_norm", "noise norm σ"),
+    ("sharpness", "sharpness λ_max"),
+]
+fig, axes = panel_grid(len(rows), len(views), sharey="row")
+for j, view in enumerate(views):
+    stats = frames[view["table"], view["epochs"]]
+    status = stats["status"].iloc[0]
+    for i, (col, name) in enumerate(rows):
+        ax = axes[i][j]
+        ax.plot(stats["epoch"], stats[col], marker="o", ms=2)
+        if f"{col}_se" in stats:
+            ax.fill_between(
+                stats["epoch"],
+                stats[col] - 2 * stats[f"{col}_se"],
+                stats[col] + 2 * stats[f"{col}_se"],
+                alpha=0.25,
+            )
+        if i == 0:
+            long = " (long run)" if view["long"] else ""
+            flag = "" if status == "completed" else f" [{status}]"
+            ax.set_title(f"lr {view['lr']:g}, {view['epochs']} epochs{long}{flag}")
+        if j == 0:
+            ax.set_ylabel(name)
+        if i == len(rows) - 1:
+            ax.set_xlabel("epoch")
+fig.suptitle(f"Zhang et al. Fig. 2: constant learning rates ({tier} tier)")
+save_figure(fig, png, pdf)
