@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from sgdconv.claims import COLUMNS, Claim, evaluate, read_claims, to_frame, to_markdown
+from sgdconv.claims import (
+    COLUMNS,
+    Claim,
+    evaluate,
+    read_claims,
+    to_frame,
+    to_html,
+    to_markdown,
+)
 
 
 def make(value, op="<", threshold=1.0, **kw):
@@ -70,3 +78,19 @@ def test_markdown_never_rounds_a_value_across_its_threshold(tmp_path):
     frame = to_frame([make(9.99997e-11, "<", 1e-10), make(1.0000004, ">", 1.0)])
     markdown = to_markdown(frame)
     assert "| 9.99997e-11 |" in markdown and "| 1.0000004 |" in markdown
+
+
+def test_html_table_shows_every_row_with_its_verdict_and_escapes_text():
+    frame = to_frame(
+        [
+            make(0.5, "<", 1.0, note="a < b & c"),
+            make(2.0, "<", 1.0, note="does not hold"),
+            make(3.0, "report", None),
+        ]
+    )
+    html = to_html(frame, title="Claims (test tier)")
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "1 of 2 checked claims hold; 1 values reported only." in html
+    assert html.count("<td class='yes'>") == 1 and html.count("<td class='no'>") == 1
+    assert html.count("<td class='reported'>") == 1
+    assert "a &lt; b &amp; c" in html and "a < b & c" not in html

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from html import escape
 from typing import Any
 
 import pandas as pd
@@ -40,6 +41,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda v, t: v >= t,
     "==": lambda v, t: v == t,
 }
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -177,3 +179,48 @@ def to_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
         lines += [f"- `{claim_id}`: {text}" for claim_id, text in statements.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+_HTML_STYLE = """
+body { font-family: sans-serif; font-size: 14px; margin: 1em; }
+table { border-collapse: collapse; margin-bottom: 1em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.yes { background: #e3f4e3; } td.no { background: #fbe3e3; font-weight: bold; }
+td.reported { color: #555; } code { font-size: 13px; }
+"""
+
+
+def to_html(frame: pd.DataFrame, title: str = "Claims") -> str:
+    """A standalone HTML page of the claims table (the report shows it as a readable table)."""
+    checked = frame[frame["op"] != "report"]
+    n_hold = int((checked["holds"] == True).sum())  # noqa: E712 (object column)
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
+        f"<style>{_HTML_STYLE}</style></head><body><h1>{escape(title)}</h1>",
+        f"<p>{n_hold} of {len(checked)} checked claims hold; "
+        f"{len(frame) - len(checked)} values reported only.</p>",
+    ]
+    header = ("claim", "artifact", "metric", "value", "test", "holds", "note")
+    for paper, group in frame.groupby("paper", sort=False):
+        parts.append(f"<h2>{escape(str(paper))}</h2><table><tr>")
+        parts += [f"<th>{h}</th>" for h in header] + ["</tr>"]
+        for row in group.itertuples(index=False):
+            verdict = {True: "yes", False: "no", None: "reported"}[row.holds]
+            test = "" if row.op == "report" else f"{row.op} {_fmt(row.threshold)}"
+            cells = [
+                f"<code>{escape(row.claim_id)}</code>",
+                f"<code>{escape(row.artifact_id)}</code>",
+                escape(str(row.metric)),
+                escape(_fmt_value(row.value, row.op, row.threshold)),
+                escape(test),
+            ]
+            parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells))
+            parts.append(f"<td class='{verdict}'>{verdict.upper() if verdict == 'no' else verdict}")
+            parts.append(f"</td><td>{escape(str(row.note))}</td></tr>")
+        parts.append("</table><ul>")
+        statements = dict(zip(group["claim_id"], group["statement"], strict=True))
+        parts += [f"<li><code>{escape(c)}</code>: {escape(s)}</li>" for c, s in statements.items()]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

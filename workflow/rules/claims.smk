@@ -32,12 +32,15 @@ rule collect_claims:
     input:
         [out(f"tables/claims/{aid}.csv") for aid in ARTIFACTS],
     output:
-        csv=report(
-            out("tables/claims.csv"),
+        csv=out("tables/claims.csv"),
+        md=out("tables/claims.md"),
+        # the report shows the table itself (an HTML page), not only a download
+        html=report(
+            out("tables/claims.html"),
             caption="../report/claims.rst",
             category="claims",
+            labels={"table": "claims", "tier": config["name"]},
         ),
-        md=out("tables/claims.md"),
     log:
         log("claims/collect.log"),
     conda:
