@@ -40,7 +40,7 @@ from sgdconv.data.base import (
     epoch_permutation,
     mix_seed,
 )
-from sgdconv.train.checkpoint import load_checkpoint
+from sgdconv.train.checkpoint import CorruptCheckpointError, load_checkpoint, repair_hint
 from sgdconv.train.engine import init_model, steps_per_epoch
 from sgdconv.train.losses import LossFn, build_loss
 from sgdconv.train.schedules import lr_at
@@ -105,14 +105,15 @@ class StatsSettings:
 
 def checkpoint_exists(manifest: Mapping[str, Any], path: str | Path) -> bool:
     """Whether a planned checkpoint was written: False only when the run diverged before it
-    (its statistics are then empty); a completed run missing one is an error."""
+    (its statistics are then empty); a completed run missing one is an error whose message
+    says how to rebuild it."""
     if Path(path).is_file():
         return True
     if manifest.get("status") == "diverged":
         return False
     raise FileNotFoundError(
-        f"{path}: checkpoint missing although run {manifest.get('run_id')} completed "
-        "(deleted by hand? re-run `train` for this run)"
+        f"{path}: checkpoint missing although run {manifest.get('run_id')} completed. "
+        f"{repair_hint(path)}"
     )
 
 
@@ -120,13 +121,23 @@ def open_checkpoint(
     manifest_path: str | Path, checkpoint: str | Path, settings: Mapping[str, Any]
 ) -> tuple[dict[str, Any], CheckpointContext | None]:
     """A finished run's manifest and a :class:`CheckpointContext` for one of its planned
-    checkpoints, or None where the run diverged before it (see :func:`checkpoint_exists`)."""
+    checkpoints, or None where the run diverged before it (see :func:`checkpoint_exists`).
+
+    A checkpoint that does not match the sha256 recorded when it was written, or that cannot
+    be read, raises :class:`~sgdconv.train.checkpoint.CorruptCheckpointError` naming the file,
+    with the command that rebuilds it.
+    """
     with open(manifest_path) as fh:
         manifest = json.load(fh)
     if not checkpoint_exists(manifest, checkpoint):
         return manifest, None
     spec = RunSpec.from_dict(manifest["spec"])
-    ctx = CheckpointContext(spec, checkpoint, StatsSettings.from_dict(settings), device=spec.device)
+    try:
+        ctx = CheckpointContext(
+            spec, checkpoint, StatsSettings.from_dict(settings), device=spec.device
+        )
+    except CorruptCheckpointError as error:
+        raise error.with_hint(repair_hint(checkpoint)) from None
     return manifest, ctx
 
 

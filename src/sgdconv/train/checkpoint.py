@@ -12,14 +12,23 @@ Layout of ``runs/<run_id>/`` (DESIGN.md):
 Every file is written to a temporary name in the same folder and renamed (``os.replace`` is
 atomic on POSIX), so a job killed at any moment leaves either the old or the new file, never a
 torn one. Checkpoints are read with ``torch.load(..., weights_only=True)``.
+
+Checkpoints are verified. A checkpoint is fsynced before its rename, and the sha256 of the bytes
+on disk is recorded beside it, in ``step_<k>.pt.sha256`` (``sha256sum -c`` format), before the
+rename: a file that is later truncated or damaged (a full disk, a copy cut short, a bad sector)
+no longer matches its record, and :func:`load_checkpoint` raises
+:class:`CorruptCheckpointError` naming the file instead of whatever ``torch.load`` makes of the
+bytes. (A checkpoint without a record, as older runs wrote them, is verified by reading it.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,16 +69,137 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+class CorruptCheckpointError(OSError):
+    """A checkpoint file that exists but cannot be trusted: truncated, damaged or unreadable."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, hint: str = "") -> None:
+        self.path, self.reason, self.hint = Path(path), reason, hint
+        message = f"{path}: checkpoint unreadable (corrupt or truncated): {reason}"
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+    def __str__(self) -> str:  # OSError's own __str__ would show the args tuple
+        return str(self.args[0])
+
+    def with_hint(self, hint: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(self.path, self.reason, hint)
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The file holding the sha256 recorded when checkpoint ``path`` was written."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.sha256")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_sha256(path: str | os.PathLike) -> str | None:
+    """The sha256 recorded for checkpoint ``path``, or None when there is no valid record."""
+    try:
+        words = sidecar_path(path).read_text().split()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    digest = words[0].lower() if words else ""
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
+    """Write a checkpoint, durably, and record its sha256; return the sha256.
+
+    The bytes are fsynced under a temporary name and hashed as read back from the file; the
+    record is written before the rename, so a kill in between leaves a checkpoint that fails
+    verification (and is rewritten), never one that passes unverified.
+    """
+    path = Path(path)
+    digest: list[str] = []
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            torch.save({"format": FORMAT, **state}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest.append(file_sha256(tmp))
+        record = f"{digest[0]}  {path.name}\n"
+        atomic_write(sidecar_path(path), lambda side: side.write_text(record))
+
+    atomic_write(path, write)
+    _fsync_folder(path.parent)
+    return digest[0]
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a power cut cannot undo them)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. platforms without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """Raise ``FileNotFoundError`` if checkpoint ``path`` is missing and
+    :class:`CorruptCheckpointError` if its bytes differ from the recorded sha256 (without a
+    record: if it cannot be read)."""
+    expected = recorded_sha256(path)
+    if expected is None:
+        load_checkpoint(path)
+        return
+    actual = file_sha256(path)
+    if actual != expected:
+        size = os.path.getsize(path)
+        raise CorruptCheckpointError(
+            path,
+            f"its sha256 {actual[:12]}… ({size} bytes) differs from the {expected[:12]}… "
+            f"recorded in {sidecar_path(path).name} when it was written",
+        )
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (no arbitrary code from the file)."""
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r}")
+    """Read a checkpoint with ``weights_only=True`` (no arbitrary code from the file), after
+    checking it against its recorded sha256.
+
+    Raises ``FileNotFoundError`` (missing) or :class:`CorruptCheckpointError` (the bytes do
+    not match the record, or ``torch.load`` cannot read them).
+    """
+    if recorded_sha256(path) is not None:
+        verify_checkpoint(path)
+    elif not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: checkpoint missing")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch reports a torn zip as OSError, RuntimeError, ...
+        raise CorruptCheckpointError(
+            path, f"torch.load failed with {type(error).__name__}: {error}"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CorruptCheckpointError(path, f"unknown checkpoint format {found!r}")
     return state
+
+
+def repair_command(run_dir: str | os.PathLike) -> str:
+    """The shell command that rewrites a run's missing or corrupt checkpoints."""
+    return f"python -m sgdconv.train.repair {shlex.quote(str(run_dir))}"
+
+
+def repair_hint(checkpoint: str | os.PathLike) -> str:
+    """What a user does about a missing or corrupt checkpoint of a finished run."""
+    run_dir = Path(checkpoint).parent.parent
+    return (
+        f"Rebuild it with `{repair_command(run_dir)}` (re-trains from the last good checkpoint "
+        "before it, bit-identical on CPU, and leaves the run's other files as they are), then "
+        "re-run snakemake"
+    )
 
 
 def rng_state() -> dict[str, Any]:
@@ -117,6 +247,21 @@ def _parts(run_dir: str | os.PathLike) -> Iterator[tuple[int, Path]]:
                 yield int(m[1]), folder / m[0]
 
 
+def log_part_problem(run_dir: str | os.PathLike, upto: int, after: int) -> str | None:
+    """Why the log part written with checkpoint ``upto`` (the rows of steps after+1..upto)
+    cannot be used, or None when it can."""
+    path = Path(run_dir) / "log_parts" / f"upto_{int(upto)}.npy"
+    try:
+        steps = np.load(path).reshape(-1, len(LOG_COLUMNS))[:, 0]
+    except FileNotFoundError:
+        return f"{path} is missing"
+    except Exception as error:  # a torn or damaged .npy
+        return f"{path} is unreadable ({type(error).__name__}: {error})"
+    if steps.tolist() != list(range(int(after) + 1, int(upto) + 1)):
+        return f"{path} does not hold the rows of steps {after + 1}..{upto}"
+    return None
+
+
 def read_log_parts(run_dir: str | os.PathLike, upto: int) -> list[tuple]:
     """The logged rows of steps 1..``upto``; parts written after ``upto`` are deleted.
 
@@ -152,8 +297,12 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
 
 
 def clear_run(run_dir: str | os.PathLike) -> None:
-    """Remove the checkpoints and log parts of a run (when its spec changed)."""
+    """Remove the checkpoints (with their sha256 records) and log parts of a run (when its
+    spec changed)."""
     for _, path in list_checkpoints(run_dir):
         path.unlink()
+    folder = Path(run_dir) / "checkpoints"
+    for record in folder.glob("step_*.pt.sha256") if folder.is_dir() else ():
+        record.unlink()
     for _, path in list(_parts(run_dir)):
         path.unlink()

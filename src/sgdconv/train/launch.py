@@ -20,7 +20,11 @@ from sgdconv.train.spec import RunSpec
 
 
 def torchrun_command(
-    spec_file: str | os.PathLike, run_dir: str | os.PathLike, nproc: int, threads: int = 1
+    spec_file: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    nproc: int,
+    threads: int = 1,
+    repair: bool = False,
 ) -> list[str]:
     return [
         sys.executable,
@@ -33,6 +37,7 @@ def torchrun_command(
         str(spec_file),
         str(run_dir),
         f"--threads={int(threads)}",
+        *(["--repair"] if repair else []),
     ]
 
 
@@ -43,19 +48,28 @@ def launch(
     nproc: int | None = None,
     threads: int = 1,
     progress: bool = True,
+    repair: bool = False,
 ) -> dict[str, Any]:
     """Train ``spec`` in ``run_dir`` with ``nproc`` processes (default: ``spec.nproc``), each
-    with ``threads`` intra-op threads (this process's setting when ``nproc == 1``)."""
+    with ``threads`` intra-op threads (this process's setting when ``nproc == 1``).
+
+    ``repair``: only rewrite the finished run's missing or corrupt checkpoints (see
+    :func:`sgdconv.train.engine.train_run`); returns ``{"run_id", "rewritten", "restart"}``
+    in this process, the manifest (untouched) with torchrun.
+    """
     nproc = spec.nproc if nproc is None else int(nproc)
     if nproc <= 1:
         from sgdconv.train.engine import train_run
 
-        return train_run(spec, run_dir, progress=progress)
+        return train_run(spec, run_dir, progress=progress, repair=repair)
     run_dir = Path(run_dir)
     spec_file = run_dir / "launch_spec.json"
     write_json(spec_file, spec.to_dict())
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     subprocess.run(
-        torchrun_command(spec_file, run_dir, nproc, threads), check=True, env=env, stdout=sys.stderr
+        torchrun_command(spec_file, run_dir, nproc, threads, repair),
+        check=True,
+        env=env,
+        stdout=sys.stderr,
     )
     return json.loads((run_dir / "manifest.json").read_text())
