@@ -3,7 +3,9 @@
 The schema is split into one file per paper or track, joined with relative ``$ref``s. Before
 validating we inline those references, so that the schema's ``default`` values are filled in
 at every depth (jsonschema's validators do not descend into ``$ref`` when filling defaults).
-A failure raises :class:`ConfigError` naming the offending key as a dotted path.
+A failure raises :class:`ConfigError` naming the offending key as a dotted path. A config
+that matches the schema then goes through the cross-field checks of
+:mod:`sgdconv.config_checks` (values that only fail against each other).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from sgdconv.config_checks import cross_field_problems
 
 
 class ConfigError(ValueError):
@@ -86,9 +90,11 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def validate_config(config: MutableMapping[str, Any], schema: dict[str, Any]) -> None:
-    """Validate ``config`` in place (filling defaults); raise :class:`ConfigError` on failure."""
+    """Validate ``config`` in place (filling defaults), then check its values against each
+    other; raise :class:`ConfigError` on failure."""
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:
+        _check_cross_fields(config)
         return
     error = jsonschema.exceptions.best_match(errors)
     path = [str(p) for p in error.absolute_path]
@@ -98,3 +104,12 @@ def validate_config(config: MutableMapping[str, Any], schema: dict[str, Any]) ->
         unknown = sorted(set(error.instance) - known)
         path += unknown[:1]
     raise ConfigError(".".join(path) or "<top level>", error.message)
+
+
+def _check_cross_fields(config: MutableMapping[str, Any]) -> None:
+    problems = cross_field_problems(config)
+    if problems:
+        (key, message), *others = problems
+        if others:
+            message += "; also " + "; ".join(f"{k}: {m}" for k, m in others)
+        raise ConfigError(key, message)
