@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from sgdconv.config import ConfigError, load_schema, validate_config
 from sgdconv.provenance import config_hash
 from sgdconv.seeds import seed_for
+from sgdconv.stats.jobs import plan_jobs
 from sgdconv.train.spec import RunSpec, nearest_checkpoint, planned_checkpoint_steps
 
 # --- configuration ------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def all_targets():
 
 # --- run registry (rules/training.smk, rules/stats.smk) --------------------------------------
 # A track registers each training run it needs; `train` is one job per run, and the statistics
-# rules plan one job per checkpoint from the run's spec.
+# rules plan the run's checkpoints from its spec, `compute.checkpoints_per_job` of them a job.
 
 RUNS = {}
 
@@ -133,16 +134,22 @@ def register_runs(runs):
     stats: sgdconv.stats.checkpoint_context.StatsSettings as a dict.
     inputs: files the run reads (e.g. prepared data), produced by other rules.
     resources: mem_mb, runtime (minutes) and gpu of the train job (gpu: processes = GPUs).
-    stats_resources: mem_mb, runtime, sweep_runtime and gpu of its statistics jobs.
+    stats_resources: mem_mb, runtime (of one checkpoint's statistics), sweep_runtime and gpu
+    of its statistics jobs.
     """
     for run_id, run in runs.items():
         if run_id in RUNS:
             raise WorkflowError(f"run {run_id!r} is registered twice")
         num_train = int(run["num_train"])
         spec = RunSpec.from_dict({**run["spec"], "run_id": run_id, "num_train": num_train})
+        steps = planned_checkpoint_steps(spec)
         RUNS[run_id] = {
             "spec": spec.to_dict(),
-            "steps": planned_checkpoint_steps(spec),
+            "steps": steps,
+            # the checkpoints of each estimate_stats job, by the job's first step
+            "stats_jobs": {
+                job[0]: job for job in plan_jobs(steps, config["compute"]["checkpoints_per_job"])
+            },
             "steps_per_epoch": num_train // spec.batch_size,
             "stats": dict(run["stats"]),
             "inputs": list(run.get("inputs", ())),
@@ -179,16 +186,46 @@ def run_stats_resource(name):
     return lambda wildcards: registered_run(wildcards.run_id)["stats_resources"][name]
 
 
+def stats_job_steps(wildcards):
+    """The checkpoint steps of the estimate_stats job of a run that starts at `first`."""
+    jobs = registered_run(wildcards.run_id)["stats_jobs"]
+    try:
+        return jobs[int(wildcards.first)]
+    except KeyError:
+        raise WorkflowError(
+            f"no statistics job of run {wildcards.run_id!r} starts at step {wildcards.first} "
+            f"(jobs start at {sorted(jobs)})"
+        ) from None
+
+
+def stats_job_checkpoints(wildcards):
+    """The checkpoints of an estimate_stats job (a param: the engine writes them)."""
+    return [run_checkpoint(wildcards.run_id, step) for step in stats_job_steps(wildcards)]
+
+
+def stats_job_tables(wildcards):
+    """Where an estimate_stats job writes the table of each of its checkpoints (a param: they
+    outlive a killed job, see sgdconv.stats.jobs)."""
+    steps = stats_job_steps(wildcards)
+    return [run_file(wildcards.run_id, f"stats/step_{step}.parquet") for step in steps]
+
+
+def stats_job_runtime(wildcards):
+    """Minutes of an estimate_stats job: the run's per-checkpoint runtime times its checkpoints."""
+    per_checkpoint = registered_run(wildcards.run_id)["stats_resources"]["runtime"]
+    return per_checkpoint * len(stats_job_steps(wildcards))
+
+
 def run_stats_settings(wildcards):
     """The StatsSettings dict of a run (a params function)."""
     return registered_run(wildcards.run_id)["stats"]
 
 
 def run_stats_files(wildcards):
-    """One stats table per planned checkpoint of the run."""
+    """The output of each estimate_stats job of the run (its checkpoints' rows)."""
     return [
-        run_file(wildcards.run_id, f"stats/step_{step}.parquet")
-        for step in registered_run(wildcards.run_id)["steps"]
+        run_file(wildcards.run_id, f"stats/batch_{first}.parquet")
+        for first in registered_run(wildcards.run_id)["stats_jobs"]
     ]
 
 

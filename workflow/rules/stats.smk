@@ -1,15 +1,21 @@
 """Statistics of the registered training runs at their checkpoints (sgdconv.stats through
 sgdconv.stats.checkpoint_context and its siblings; Zhang et al. eq. (1)-(3), App. A.2):
 
-estimate_stats            one job per checkpoint          runs/<id>/stats/step_<k>.parquet
+estimate_stats            compute.checkpoints_per_job     runs/<id>/stats/batch_<first>.parquet
+                          checkpoints of a run a job      (+ runs/<id>/stats/step_<k>.parquet)
 aggregate_stats           one job per run                 runs/<id>/stats.parquet
-estimator_vs_sample_size  one checkpoint of the run        runs/<id>/sample_size_sweep.parquet
+estimator_vs_sample_size  one checkpoint of the run       runs/<id>/sample_size_sweep.parquet
 
-The checkpoints are planned from the config (rules/training.smk), so the dry run lists every
-job. A checkpoint path is a param, not an input: the engine writes the files itself (snakemake
-must never delete them), and the manifest, an output of `train`, orders the jobs after it. A run
-that diverged before a planned checkpoint has an empty statistics table there. Settings per run
-come from the run registry.
+The checkpoints are planned from the config (rules/training.smk) and split into the jobs of
+`estimate_stats` (sgdconv.stats.jobs.plan_jobs; a job is named by its first step), so the dry
+run lists every job. Offline a job takes many checkpoints, which spares a process start-up per
+checkpoint; the paper tier takes one, so that a cluster runs them in parallel. A job writes one
+table per checkpoint, `step_<k>.parquet`, as soon as it is computed, and their concatenation,
+its declared output, last. The per-checkpoint tables and the checkpoints are params, not
+inputs or outputs: snakemake must never delete them (a killed job then recomputes only the
+checkpoints it had not finished, sgdconv.stats.jobs), and the manifest, an output of `train`,
+orders the jobs after it. A run that diverged before a planned checkpoint has an empty
+statistics table there. Settings per run come from the run registry.
 """
 
 
@@ -18,21 +24,23 @@ rule estimate_stats:
         manifest=out("runs/{run_id}/manifest.json"),
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
-        out("runs/{run_id}/stats/step_{step}.parquet"),
+        out("runs/{run_id}/stats/batch_{first}.parquet"),
     log:
-        log("stats/{run_id}/step_{step}.log"),
+        log("stats/{run_id}/batch_{first}.log"),
     benchmark:
-        out("benchmarks/stats/{run_id}/step_{step}.tsv")
+        out("benchmarks/stats/{run_id}/batch_{first}.tsv")
     wildcard_constraints:
-        step=r"\d+",
+        first=r"\d+",
     conda:
         ENV
     resources:
         mem_mb=run_stats_resource("mem_mb"),
-        runtime=run_stats_resource("runtime"),
+        runtime=stats_job_runtime,
         gpu=run_stats_resource("gpu"),
     params:
-        checkpoint=lambda wildcards: run_checkpoint(wildcards.run_id, wildcards.step),
+        steps=stats_job_steps,
+        checkpoints=stats_job_checkpoints,
+        tables=stats_job_tables,
         settings=run_stats_settings,
     script:
         "../scripts/estimate_stats.py"

@@ -5,8 +5,8 @@ stats=...)`; `train` is one job per run, writing `runs/<run_id>/{train_log.parqu
 The engine also writes `runs/<run_id>/checkpoints/step_<k>.pt` itself: they are not declared
 outputs, so snakemake never deletes them when it re-runs a killed (incomplete) job, and the
 engine resumes from the last one. Their steps are planned from the config (the declared size of
-the training set, the batch, the epochs and the checkpoint cadence), so the whole DAG, one
-statistics job per checkpoint (rules/stats.smk), is known before anything trains; a run that
+the training set, the batch, the epochs and the checkpoint cadence), so the whole DAG, with the
+statistics jobs of every checkpoint (rules/stats.smk), is known before anything trains; a run that
 diverges writes only a prefix of them, and the statistics of the missing ones are empty.
 """
 

@@ -25,6 +25,7 @@ STATS_COLUMNS = [
     "noise_norm_se",
     "sharpness",
     "sharpness_residual",
+    "sharpness_converged",
     "n_samples",
     "val_acc",
     "val_loss",
@@ -41,11 +42,15 @@ def aggregate_statistics(
     epoch); ``loss_last`` is eq. (3) at the checkpoint, on the fixed sample. Adds ``run_id``,
     ``status`` (completed/diverged: a diverged run has the rows of its finite checkpoints) and
     the per-checkpoint extras (lr, the paper's plug-in gradient norm, squared estimates, the
-    one-step loss change of Thm. 4.3).
+    one-step loss change of Thm. 4.3). ``sharpness_converged`` says whether the sharpness
+    reached its tolerance (``sharpness_residual <= sharpness_tol``) within its budget of
+    Hessian-vector products: where it did not, ``sharpness`` is a lower estimate of λ_max.
     """
     from sgdconv.stats import loss_moving_avg
 
-    frame = pd.concat(list(rows), ignore_index=True).sort_values("step").reset_index(drop=True)
+    # Empty tables (checkpoints after a divergence) add no rows, only dtype ambiguity.
+    tables = [r for r in rows if len(r)] or list(rows)
+    frame = pd.concat(tables, ignore_index=True).sort_values("step").reset_index(drop=True)
     finite_log = train_log[np.isfinite(train_log["minibatch_loss"])]
     moving = loss_moving_avg(finite_log) if len(finite_log) else None
     frame["loss_moving_avg"] = math.nan
@@ -59,4 +64,6 @@ def aggregate_statistics(
     for column in STATS_COLUMNS:
         if column not in frame:
             frame[column] = math.nan
+    # A flag, never missing: a sharpness that was not computed did not converge either.
+    frame["sharpness_converged"] = frame["sharpness_converged"].eq(True)
     return frame[STATS_COLUMNS + extras]

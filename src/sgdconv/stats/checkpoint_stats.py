@@ -70,6 +70,9 @@ def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
         "microbatch_size": stats.microbatch_size,
         "sharpness": math.nan,
         "sharpness_residual": math.nan,
+        # residual <= sharpness_tol: False where the solver ran out of Hessian-vector products
+        # (its λ_max is then a lower estimate) or the sharpness was not computed
+        "sharpness_converged": False,
         "sharpness_n_hvp": 0,
     }
     if s.sharpness:
@@ -78,7 +81,12 @@ def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
             count = max(1, min(sample.count, s.sharpness_sample_size // sample.size))
             sharp_batches = sample.truncated(count)
         eig = sharpness(ctx, model, sharp_batches)
-        row.update(sharpness=eig.value, sharpness_residual=eig.residual, sharpness_n_hvp=eig.n_hvp)
+        row.update(
+            sharpness=eig.value,
+            sharpness_residual=eig.residual,
+            sharpness_converged=bool(eig.residual <= s.sharpness_tol),
+            sharpness_n_hvp=eig.n_hvp,
+        )
     row.update(validation_metrics(ctx) if s.validation else {})
     row.update(one_step_loss_change(ctx, sample))
     return row
