@@ -44,6 +44,8 @@ def test_schema_defaults_do_not_restate_the_default_tier():
                 used.setdefault(f"{key}: {sub.get('description')}", set()).add(not present)
             if present:
                 walk(sub, config[key], [*path, key])
+            elif isinstance(sub.get("default"), dict):  # a defaulted block: its keys are defaults
+                walk(sub, sub["default"], [*path, key])
 
     walk(SCHEMA, tier("config"), [])
     restated = sorted(name for name, uses in used.items() if uses == {False})
@@ -80,3 +82,14 @@ def test_mistakes_name_the_key(edit, key):
     with pytest.raises(ConfigError) as info:
         validate_config(config, SCHEMA)
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("name", ["test", "config", "paper"])
+def test_every_tier_builds_its_dag(name):
+    """Every key the rule files read is set by the tier or a schema default (a removed default
+    shows here as a KeyError while the DAG is built)."""
+    from conftest import run_snakemake
+
+    args = [] if name == "config" else ["--configfile", f"config/{name}.yaml"]
+    result = run_snakemake(ROOT, "-n", "--quiet", "rules", *args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
