@@ -18,6 +18,10 @@ SEED_OFFSETS: dict[str, int] = {
     "zhang_nonint_stats": 101,
     "zhang_interp": 200,
     "zhang_interp_stats": 201,
+    # zhang: the language track (Transformer-XL): training, statistics sample, offline corpus
+    "zhang_lm": 300,
+    "zhang_lm_stats": 301,
+    "zhang_lm_corpus": 302,
     # chatterjee: the deep-network experiments of Section 4
     "chatterjee_thm41": 4100,
     "chatterjee_thm45": 4145,
