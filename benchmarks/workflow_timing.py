@@ -16,9 +16,13 @@ it takes
   every rule script enters after its imports. It covers the interpreter, Snakemake's script
   preamble and the imports (torch, sgdconv). Both times have 1 s resolution, so one job's
   value is ±1 s, but the errors cancel in sums over many jobs;
+- the warm-up of a statistics job: what its first checkpoint takes beyond the median of the
+  others (``step <k>: <s> s`` lines of sgdconv.stats.jobs), i.e. imports done lazily on first
+  use (building the first torch.optim optimizer imports torch._dynamo, seconds on a CPU) and
+  caches filled; a start-up cost too, which the header does not see;
 
-and prints, per rule and in total, the jobs, job-seconds, start-up seconds and the start-up's
-share of the job time, and the run's wall time (first job start to last job end). With
+and prints, per rule and in total, the jobs, job-seconds, start-up (+ warm-up) seconds and
+their share of the job time, and the run's wall time (first job start to last job end). With
 ``--imports N`` it also times, N times in fresh interpreters, the imports of the statistics
 script ``workflow/scripts/estimate_stats.py`` alone: the start-up of a statistics job, to
 second resolution's cross-check. Writes ``benchmarks/out/workflow_timing.json``.
@@ -47,6 +51,7 @@ _RULE = re.compile(r"^(?:local)?rule (\S+):$")
 _FIELD = re.compile(r"^\s+(jobid|log|benchmark): (.*)$")
 _FINISHED = re.compile(r"^Finished (?:jobid: |job )(\d+)")
 _HEADER = re.compile(r"^=== attempt \d+ \((\S+), ", flags=re.MULTILINE)
+_STEP_TIME = re.compile(r" step \d+: (\d+(?:\.\d+)?) s$", flags=re.MULTILINE)
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Job:
     benchmark: str | None = None
     seconds: float | None = None  # job time
     startup: float | None = None  # process start-up (None: no rule_logging header found)
+    warmup: float = 0.0  # a statistics job's first checkpoint beyond the others' median
 
 
 def parse_snakemake_log(text: str) -> list[Job]:
@@ -86,14 +92,25 @@ def parse_snakemake_log(text: str) -> list[Job]:
     return [job for job in jobs.values() if job.end is not None]
 
 
-def first_header_after(log_text: str, start: dt.datetime) -> dt.datetime | None:
-    """The time of the first attempt header at or after ``start`` (a log keeps the attempts of
-    earlier runs of the job), as naive local time like the Snakemake log's."""
-    for m in _HEADER.finditer(log_text):
+def attempt_after(log_text: str, start: dt.datetime) -> tuple[dt.datetime, str] | None:
+    """The first attempt whose header is at or after ``start`` (a log keeps the attempts of
+    earlier runs of the job): its time, as naive local time like the Snakemake log's, and its
+    text."""
+    headers = list(_HEADER.finditer(log_text))
+    for i, m in enumerate(headers):
         when = dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=None)
         if when >= start:
-            return when
+            end = headers[i + 1].start() if i + 1 < len(headers) else len(log_text)
+            return when, log_text[m.start() : end]
     return None
+
+
+def warmup_seconds(attempt_text: str) -> float:
+    """The first checkpoint's time beyond the median of the others' (0 with fewer than 2)."""
+    times = [float(t) for t in _STEP_TIME.findall(attempt_text)]
+    if len(times) < 2:
+        return 0.0
+    return max(times[0] - statistics.median(times[1:]), 0.0)
 
 
 def benchmark_seconds(path: Path) -> float | None:
@@ -119,14 +136,15 @@ def measure(jobs: list[Job], workdir: Path) -> None:
                 text = (workdir / job.log).read_text(errors="replace")
             except FileNotFoundError:
                 continue
-            header = first_header_after(text, job.start)
-            if header is not None and header <= job.end:
-                job.startup = min((header - job.start).total_seconds(), job.seconds)
+            attempt = attempt_after(text, job.start)
+            if attempt is not None and attempt[0] <= job.end:
+                job.startup = min((attempt[0] - job.start).total_seconds(), job.seconds)
+                job.warmup = warmup_seconds(attempt[1])
 
 
 def summarize(jobs: list[Job]) -> dict:
     """Per rule (figure_<id> and claims_<id> pooled) and in total: jobs, job-seconds, start-up
-    seconds over the jobs with a header, and the start-up's share of those jobs' time."""
+    and warm-up seconds over the jobs with a header, and their share of those jobs' time."""
     groups: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         groups[re.sub(r"^(figure|claims)_.*", r"\1_<id>", job.rule)].append(job)
@@ -137,12 +155,15 @@ def summarize(jobs: list[Job]) -> dict:
         job_s = sum(j.seconds or 0.0 for j in members)
         timed_s = sum(j.seconds or 0.0 for j in timed)
         startup = sum(j.startup for j in timed)  # type: ignore[misc]
+        warmup = sum(j.warmup for j in timed)
         return {
             "jobs": len(members),
             "job_s": round(job_s, 1),
             "with_header": len(timed),
             "startup_s": round(startup, 1),
+            "warmup_s": round(warmup, 1),
             "startup_share": round(startup / timed_s, 3) if timed_s else None,
+            "startup_warmup_share": round((startup + warmup) / timed_s, 3) if timed_s else None,
         }
 
     starts = [j.start for j in jobs]
@@ -194,10 +215,20 @@ def main(argv: list[str] | None = None) -> int:
         summary["stats_imports_s"] = {"min": min(times), "median": statistics.median(times)}
 
     print(f"{log}: {len(jobs)} jobs, wall {summary['wall_s'] / 60:.1f} min")
-    print(f"{'rule':<28}{'jobs':>6}{'job-s':>10}{'start-up s':>12}{'share':>8}")
+    print(
+        f"{'rule':<24}{'jobs':>6}{'job-s':>9}{'start-up s':>12}{'share':>7}"
+        f"{'warm-up s':>11}{'both':>7}"
+    )
+
+    def percent(x: float | None) -> str:
+        return "" if x is None else f"{100 * x:.0f}%"
+
     for name, r in sorted(summary["rules"].items(), key=lambda kv: (kv[0] == "TOTAL", kv[0])):
-        share = "" if r["startup_share"] is None else f"{100 * r['startup_share']:.0f}%"
-        print(f"{name:<28}{r['jobs']:>6}{r['job_s']:>10.0f}{r['startup_s']:>12.0f}{share:>8}")
+        print(
+            f"{name:<24}{r['jobs']:>6}{r['job_s']:>9.0f}{r['startup_s']:>12.0f}"
+            f"{percent(r['startup_share']):>7}{r['warmup_s']:>11.0f}"
+            f"{percent(r['startup_warmup_share']):>7}"
+        )
     if "stats_imports_s" in summary:
         s = summary["stats_imports_s"]
         print(f"imports of estimate_stats.py alone: {s['median']:.2f} s (min {s['min']:.2f} s)")

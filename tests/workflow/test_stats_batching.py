@@ -184,7 +184,12 @@ def test_workflow_timing_measures_start_up_from_the_logs(workflow_timing, tmp_pa
     # a log that keeps an earlier attempt, from a run before this one
     (tmp_path / "logs" / "stats.log").write_text(
         "=== attempt 1 (2026-12-02T05:00:00+00:00, vm) ===\n"
+        "2026-12-02 05:00:09,000 INFO step 0: 9.00 s\n"
         "=== attempt 2 (2026-12-02T06:11:52+00:00, vm) ===\n"
+        "2026-12-02 06:11:58,000 INFO step 0: 6.00 s\n"
+        "2026-12-02 06:12:00,000 INFO step 5: 2.00 s\n"
+        "2026-12-02 06:12:03,000 INFO step 10: 3.00 s\n"
+        "2026-12-02 06:12:05,000 INFO step 15: 2.50 s\n"
     )
     jobs = workflow_timing.parse_snakemake_log(SNAKEMAKE_LOG)
     workflow_timing.measure(jobs, tmp_path)
@@ -192,12 +197,15 @@ def test_workflow_timing_measures_start_up_from_the_logs(workflow_timing, tmp_pa
     assert by_rule["train"].seconds == 23.5  # the benchmark file, not the log's 24 s
     assert by_rule["train"].startup == 3
     assert by_rule["estimate_stats"].seconds == 20 and by_rule["estimate_stats"].startup == 4
+    assert by_rule["estimate_stats"].warmup == 6 - 2.5  # this attempt's steps only
+    assert by_rule["train"].warmup == 0
     assert by_rule["claims_zhang_fig1"].startup is None  # its log has no header
     summary = workflow_timing.summarize(jobs)
     assert summary["wall_s"] == 46
     total = summary["rules"]["TOTAL"]
     assert total["jobs"] == 3 and total["with_header"] == 2
     assert total["startup_share"] == pytest.approx(7 / 43.5, abs=1e-3)
+    assert total["startup_warmup_share"] == pytest.approx(10.5 / 43.5, abs=1e-3)
     assert summary["rules"]["claims_<id>"]["startup_share"] is None
     assert "from sgdconv.stats.jobs import" in workflow_timing.import_statement(
         workflow_timing.STATS_SCRIPT
