@@ -30,6 +30,9 @@ def use_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.0)
     plt.rcParams.update(
         {
+            # Every figure lays itself out (titles, labels, legends outside the axes never
+            # overlap), also one made without panel_grid.
+            "figure.constrained_layout.use": True,
             "figure.dpi": 110,
             "savefig.dpi": 200,
             "savefig.bbox": "tight",

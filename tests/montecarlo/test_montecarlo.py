@@ -31,6 +31,7 @@ from sgdconv.montecarlo.trajectories import (
     ConstantStep,
     MachineLearningNoise,
     RobbinsMonroStep,
+    VarianceNoise,
     linear_steps,
     log_spaced_steps,
     rotated_noise_direction,
@@ -214,6 +215,24 @@ def test_machine_learning_noise_vanishes_with_the_loss():
     z = streams.normal(0, 6)[0] / math.sqrt(6)
     torch.testing.assert_close(xi, torch.sqrt(4.0 * loss).unsqueeze(-1) * z)
     assert float(xi[0].abs().max()) == 0.0
+
+
+def test_variance_noise_is_machine_learning_or_bounded_noise_per_row():
+    # Rows 0-1: c = 0, the machine-learning noise; rows 2-3: σ = 0, the bounded noise; the same
+    # draws (the same streams), so the two kinds run in one batch on common random numbers.
+    streams = TrajectoryStreams.range(3, 4)
+    loss = torch.tensor([1.0, 4.0, 1.0, 4.0])
+    sigma = torch.tensor([2.0, 2.0, 0.0, 0.0])
+    c = torch.tensor([0.0, 0.0, 3.0, 3.0])
+    mixed = VarianceNoise(sigma, c).bind(streams, 6)(0, loss)
+    ml = MachineLearningNoise(2.0).bind(streams, 6)(0, loss)
+    bounded = BoundedNoise(3.0).bind(streams, 6)(0, loss)
+    torch.testing.assert_close(mixed[:2], ml[:2], rtol=0, atol=0)
+    torch.testing.assert_close(mixed[2:], bounded[2:])
+    # Both at once: E|ξ|² = σF + c².
+    both = VarianceNoise(2.0, 3.0).bind(streams, 6)(0, loss)
+    z = streams.normal(0, 6)[0] / math.sqrt(6)
+    torch.testing.assert_close(both, torch.sqrt(2.0 * loss + 9.0).unsqueeze(-1) * z)
 
 
 # --- Theorem 4.1's rotated noise ----------------------------------------------------------

@@ -2,8 +2,10 @@
 
 - anlu_thm31, anlu_thm41, anlu_lem42: Monte-Carlo SGD on Chatterjee-initialized depth-2
   networks, many trajectories per condition advancing as one batch
-  (sgdconv.montecarlo.trajectories). Theorem 3.1 (machine-learning noise), Theorem 4.1 (rotated
-  bounded noise escapes) and Lemma 4.2 (E F(θ_k) ~ k^(−q) under bounded noise).
+  (sgdconv.montecarlo.trajectories). Theorem 3.1 (machine-learning noise: inside the step bound
+  on an F(θ0) grid refined around the crossover, outside it in σ, against bounded noise of the
+  same size), Theorem 4.1 (rotated bounded noise escapes) and Lemma 4.2 (E F(θ_k) ~ k^(−q)
+  under bounded noise).
 - anlu_noise (Assumption 4): plain minibatch SGD on Chatterjee-initialized networks, an
   interpolating run (d >= n) and a non-interpolating one (n > p), trained by the generic engine
   with the statistics of Zhang et al. eq. (1) at every checkpoint: noise² / F along the
@@ -26,6 +28,7 @@ rule simulate_anlu_thm31:
     output:
         conditions=out("theory/anlu_thm31_conditions.parquet"),
         steps=out("theory/anlu_thm31_steps.parquet"),
+        trajectories=out("theory/anlu_thm31_trajectories.parquet"),
     log:
         log("simulate/anlu_thm31.log"),
     benchmark:
@@ -87,6 +90,7 @@ artifact(
     tables={
         "conditions": "theory/anlu_thm31_conditions.parquet",
         "steps": "theory/anlu_thm31_steps.parquet",
+        "trajectories": "theory/anlu_thm31_trajectories.parquet",
     },
     params={"radius": ANLU_THM31["radius"]},
     notebook="workflow/notebooks/anlu_thm31.py",

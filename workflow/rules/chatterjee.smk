@@ -5,8 +5,9 @@ artifact of the paper.
   (with Theorem 2.2 and the proof of Proposition 3.1, Section 9). Exact computations: the same
   in every tier up to the resolution of the grid of starts.
 - chatterjee_thm41, chatterjee_thm45: the deep networks of Section 4. Theorem 4.1
-  (initialization, local Łojasiewicz certificate, GD to zero loss) and Theorem 4.5 (LeCun
-  initialization: fraction of seeds converging vs n at fixed d/n, Remark 4.8).
+  (initialization, local Łojasiewicz certificate, GD to zero loss without leaving the
+  certificate's ball) and Theorem 4.5 (LeCun initialization: fraction of seeds converging and
+  the iterations they need vs n, for d/n through and below 1, Remark 4.8).
 """
 
 from sgdconv.chatterjee import claims as nets_claims
@@ -136,6 +137,7 @@ rule simulate_chatterjee_thm41:
         configs=out("theory/chatterjee_thm41_configs.parquet"),
         curves=out("theory/chatterjee_thm41_curves.parquet"),
         trials=out("theory/chatterjee_thm41_trials.parquet"),
+        ladder=out("theory/chatterjee_thm41_ladder.parquet"),
     log:
         log("simulate/chatterjee_thm41.log"),
     benchmark:
@@ -178,6 +180,7 @@ artifact(
         "configs": "theory/chatterjee_thm41_configs.parquet",
         "curves": "theory/chatterjee_thm41_curves.parquet",
         "trials": "theory/chatterjee_thm41_trials.parquet",
+        "ladder": "theory/chatterjee_thm41_ladder.parquet",
     },
     params={"tol": NETS_THM41["tol"], "max_steps": NETS_THM41["max_steps"]},
     notebook="workflow/notebooks/chatterjee_thm41.py",

@@ -12,9 +12,11 @@ with rule_logging(snakemake) as logger:
         logger.info("wrote %d rows to %s", len(table), snakemake.output[name])
     configs = tables["configs"]
     logger.info(
-        "%d/%d configurations converged; searched certificate holds in %d, proof-backed in %d",
+        "%d/%d configurations converged in B(θ0, r) (largest max_k |θ_k − θ0|/r = %.3g); "
+        "certificate not refuted in %d, proof-backed in %d",
         int(configs["converged"].sum()),
         len(configs),
+        float(configs["max_dist_over_r"].max()),
         int(configs["certificate_holds"].sum()),
         int(configs["certificate_lb_holds"].sum()),
     )

@@ -1,8 +1,8 @@
-"""Rule simulate_chatterjee_thm45: LeCun-initialized seeds, converging fraction vs n."""
+"""Rule simulate_chatterjee_thm45: LeCun-initialized seeds, converging fraction and cost vs n."""
 
 import torch  # noqa: F401  (imported first so rule_logging fixes its thread count)
 
-from sgdconv.chatterjee.nets import simulate_thm45
+from sgdconv.chatterjee.lecun import simulate_thm45
 from sgdconv.workflow import rule_logging
 
 with rule_logging(snakemake) as logger:
@@ -12,11 +12,13 @@ with rule_logging(snakemake) as logger:
         logger.info("wrote %d rows to %s", len(table), snakemake.output[name])
     for row in tables["fractions"].itertuples():
         logger.info(
-            "n=%d d=%d: %d/%d converged (CI %.3f-%.3f)",
+            "d/n=%g n=%d d=%d: %d/%d converged (CI %.3f-%.3f), median %s iterations",
+            row.d_over_n,
             row.n,
             row.d,
             row.converged,
             row.seeds,
             row.ci_low,
             row.ci_high,
+            row.median_iterations,
         )

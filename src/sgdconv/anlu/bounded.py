@@ -35,6 +35,7 @@ from sgdconv.anlu.constants import (
     lemma42_constant,
     lemma42_n0,
 )
+from sgdconv.anlu.settings import Lem42Settings, Seeds, Thm41Settings
 from sgdconv.anlu.setup import Problem, build_problem
 from sgdconv.montecarlo.binomial import binomial_ci
 from sgdconv.montecarlo.fits import loglog_fit
@@ -63,18 +64,14 @@ class Schedule:
     n0: int
 
 
-def schedules(settings: Mapping[str, Any], constants: LocalConstants) -> list[Schedule]:
-    """γ = γα / α̂ and n0 = ⌈n0_factor · (2 Ĉ_L² γ / α̂)^{1/q}⌉ (4.10) for every q of ``settings``."""
-    gamma_alpha = float(settings["gamma_alpha"])
-    if gamma_alpha <= 2.0:
-        raise ValueError(
-            f"Theorem 4.1 / (4.13) need γ > 2/α, i.e. gamma_alpha > 2, got {gamma_alpha}"
-        )
-    gamma = gamma_alpha / constants.alpha_hat
+def schedules(settings: Thm41Settings, constants: LocalConstants) -> list[Schedule]:
+    """γ = γα / α̂ and n0 = ⌈n0_factor · (2 Ĉ_L² γ / α̂)^{1/q}⌉ (4.10) for every q of ``settings``
+    (γα > 2, so γ > 2/α̂ as (4.13) and Theorem 4.1 need, is checked by the settings)."""
+    gamma = settings.gamma_alpha / constants.alpha_hat
     out = []
-    for q in settings["q"]:
-        n0 = lemma42_n0(gamma, constants.alpha_hat, constants.c_l_hat, float(q))
-        out.append(Schedule(float(q), gamma, math.ceil(float(settings["n0_factor"]) * n0)))
+    for q in settings.q:
+        n0 = lemma42_n0(gamma, constants.alpha_hat, constants.c_l_hat, q)
+        out.append(Schedule(q, gamma, math.ceil(settings.n0_factor * n0)))
     return out
 
 
@@ -95,26 +92,26 @@ class BoundedRuns:
 
 
 def run_bounded(
-    settings: Mapping[str, Any],
-    seeds: Mapping[str, int],
+    settings: Thm41Settings,
+    seeds: Seeds,
     rotations: tuple[bool, ...],
     *,
     progress: bool = False,
 ) -> BoundedRuns:
     """Estimate α̂, Ĉ_L on B(θ0, r), derive the schedules and run every (q, rotated) condition
     of ``rotations`` as one batch."""
-    problem = build_problem(settings["net"], seeds["data"])
-    r, f0, c = float(settings["radius"]), float(settings["f0"]), float(settings["noise_c"])
+    problem = build_problem(settings.net, seeds.data)
+    r, f0, c = settings.radius, settings.f0, settings.noise_c
     constants = estimate_constants(
         problem.loss(f0),
         problem.theta0,
         r,
-        certificate=dict(settings["certificate"]),
-        smoothness=dict(settings["smoothness"]),
-        seed=seeds["constants"],
+        certificate=settings.certificate,
+        smoothness=settings.smoothness,
+        seed=seeds.constants,
     )
     labels = [(s, rot) for s in schedules(settings, constants) for rot in rotations]
-    n_traj, n_steps = int(settings["n_trajectories"]), int(settings["n_steps"])
+    n_traj, n_steps = settings.n_trajectories, settings.n_steps
 
     def per_row(values: list[float], dtype: torch.dtype = torch.float64) -> torch.Tensor:
         return torch.tensor(values, dtype=dtype).repeat_interleave(n_traj)
@@ -131,9 +128,9 @@ def run_bounded(
         noise=BoundedNoise(c, rotated=per_row([float(rot) for _, rot in labels], torch.bool)),
         step=step,
         n_steps=n_steps,
-        streams=TrajectoryStreams(seeds["noise"], ids),
+        streams=TrajectoryStreams(seeds.noise, ids),
         radii=[r],
-        record_steps=log_spaced_steps(n_steps, int(settings["n_records"])),
+        record_steps=log_spaced_steps(n_steps, settings.n_records),
         progress=progress,
     )
     return BoundedRuns(problem, constants, labels, run, n_traj, c)
@@ -162,10 +159,14 @@ def _common_row(runs: BoundedRuns, schedule: Schedule) -> dict[str, Any]:
 
 
 def simulate_thm41(
-    settings: Mapping[str, Any], seeds: Mapping[str, int], *, progress: bool = False
+    settings: Mapping[str, Any] | Thm41Settings,
+    seeds: Mapping[str, int] | Seeds,
+    *,
+    progress: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Theorem 4.1: rotated bounded noise escapes B(θ0, r); the unrotated noise is the
     reference. Tables ``conditions`` (one row per (q, noise)) and ``steps`` (per record step)."""
+    settings, seeds = Thm41Settings.from_dict(settings), Seeds.from_dict(seeds)
     runs = run_bounded(settings, seeds, rotations=(True, False), progress=progress)
     run, n_steps = runs.run, runs.run.n_steps
     k = run.record_steps
@@ -219,7 +220,10 @@ def simulate_thm41(
 
 
 def simulate_lem42(
-    settings: Mapping[str, Any], seeds: Mapping[str, int], *, progress: bool = False
+    settings: Mapping[str, Any] | Lem42Settings,
+    seeds: Mapping[str, int] | Seeds,
+    *,
+    progress: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Lemma 4.2: E F(θ_k) under the (unrotated) bounded noise against the k^(−q) of (4.5).
 
@@ -229,6 +233,7 @@ def simulate_lem42(
     proof bounds ((4.13)–(4.14)), and P(E_k(r)). The fitted slope uses the conditional mean
     over k >= fit_from_n0 · n0 (see :func:`fit_window`).
     """
+    settings, seeds = Lem42Settings.from_dict(settings), Seeds.from_dict(seeds)
     runs = run_bounded(settings, seeds, rotations=(False,), progress=progress)
     run, n_steps = runs.run, runs.run.n_steps
     k = run.record_steps
@@ -263,7 +268,7 @@ def simulate_lem42(
                 ).numpy(),
             }
         )
-        k_lo = fit_window(schedule.n0, float(settings["fit_from_n0"]))
+        k_lo = fit_window(schedule.n0, settings.fit_from_n0)
         fit = loglog_fit(frame["step"], frame["mean_f_given_stay"], k_lo)
         frame["fit_line"] = fit.line(frame["step"].to_numpy())
         # k^(−q) through the fitted line at the window's start: the rate of (4.5) to compare with.
@@ -282,7 +287,7 @@ def simulate_lem42(
                 "p_stay": n_stay / runs.n_traj,
                 "n_stay": n_stay,
                 "bound_constant": constant,
-                "fit_from_n0": float(settings["fit_from_n0"]),
+                "fit_from_n0": settings.fit_from_n0,
                 "fit_k_lo": fit.k_lo,
                 "fit_k_hi": fit.k_hi,
                 "fitted_slope": fit.slope,

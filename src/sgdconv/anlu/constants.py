@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from sgdconv.lojasiewicz.certificate import search_alpha
+from sgdconv.lojasiewicz.effort import SearchEffort, SmoothnessEffort
 from sgdconv.lojasiewicz.smoothness import estimate_smoothness
 
 
@@ -86,18 +87,18 @@ def estimate_constants(
     theta0: Tensor,
     r: float,
     *,
-    certificate: dict[str, int],
-    smoothness: dict[str, int],
+    certificate: SearchEffort,
+    smoothness: SmoothnessEffort,
     seed: int,
 ) -> LocalConstants:
-    """α̂ by :func:`~sgdconv.lojasiewicz.certificate.search_alpha` (``certificate``: its n_random,
-    n_starts, n_steps) and Ĉ_L by :func:`~sgdconv.lojasiewicz.smoothness.estimate_smoothness`
-    (``smoothness``: n_points, n_iter, n_starts, n_steps), on B(θ0, r)."""
+    """α̂ by :func:`~sgdconv.lojasiewicz.certificate.search_alpha` with the ``certificate``
+    effort and Ĉ_L by :func:`~sgdconv.lojasiewicz.smoothness.estimate_smoothness` with the
+    ``smoothness`` effort, on B(θ0, r)."""
     cert = search_alpha(
-        loss, theta0, r, generator=torch.Generator().manual_seed(seed), **certificate
+        loss, theta0, r, generator=torch.Generator().manual_seed(seed), **certificate.kwargs()
     )
     smooth = estimate_smoothness(
-        loss, theta0, r, generator=torch.Generator().manual_seed(seed + 1), **smoothness
+        loss, theta0, r, generator=torch.Generator().manual_seed(seed + 1), **smoothness.kwargs()
     )
     return LocalConstants(
         r=float(r),

@@ -28,7 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sgdconv.anlu.settings import NetSettings
 from sgdconv.chatterjee.bound import theorem41_lower_bound
+from sgdconv.chatterjee.settings import from_mapping
 from sgdconv.models.feedforward import FeedForward, chatterjee_init, independent_inputs
 
 
@@ -67,23 +69,22 @@ class Problem:
             return float("nan")
 
 
-def build_problem(settings: Mapping[str, Any], seed: int) -> Problem:
-    """The network of ``settings`` (keys d, n, widths, activation, leaky_slope, output_weight,
+def build_problem(settings: NetSettings | Mapping[str, Any], seed: int) -> Problem:
+    """The network of ``settings`` (d, n, widths, activation, leaky_slope, output_weight,
     inputs), its inputs and unit targets drawn from ``seed``, and Chatterjee's θ0."""
+    net_settings = from_mapping(NetSettings, settings, "anlu.net")
     net = FeedForward(
-        int(settings["d"]),
-        tuple(int(w) for w in settings["widths"]),
-        settings["activation"],
-        float(settings["leaky_slope"]),
+        net_settings.d, net_settings.widths, net_settings.activation, net_settings.leaky_slope
     )
     if net.depth != 2:
         raise ValueError("the An & Lu experiments use depth-2 networks (a free radius R)")
     generator = torch.Generator().manual_seed(int(seed))
-    x = independent_inputs(int(settings["n"]), net.d, kind=settings["inputs"], generator=generator)
-    y = torch.randn(int(settings["n"]), generator=generator, dtype=torch.float64)
+    n = net_settings.n
+    x = independent_inputs(n, net.d, kind=net_settings.inputs, generator=generator)
+    y = torch.randn(n, generator=generator, dtype=torch.float64)
     y_unit = y / y.pow(2).mean().sqrt()
     # Depth 2 has no middle layer; the middle-weight range of chatterjee_init is then unused.
     theta0 = chatterjee_init(
-        net, middle_low=1.0, middle_high=1.0, output_weight=float(settings["output_weight"])
+        net, middle_low=1.0, middle_high=1.0, output_weight=net_settings.output_weight
     )
     return Problem(net, x, y_unit, theta0)

@@ -6,36 +6,43 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sgdconv.anlu.settings import Lem42Settings, Thm31Settings, Thm41Settings
+
 #: Seconds per trajectory · step · parameter of the batched engine (measured ~60 ns on one
 #: shared CPU core for p = 81 in batches of a few hundred trajectories, rounded up).
 SECONDS_PER_UNIT = 1e-7
 
 
-def depth2_size(net: Mapping[str, Any]) -> int:
-    """p = d_1 (d + 1) + (d_1 + 1) for the depth-2 networks of the experiments (eq. (4.1))."""
-    width = int(net["widths"][0])
-    return width * (int(net["d"]) + 1) + width + 1
-
-
-def conditions(artifact: str, settings: Mapping[str, Any]) -> int:
-    """Number of batched conditions: F(θ0) × σ for anlu_thm31, q × (rotated, unrotated) for
-    anlu_thm41, q for anlu_lem42."""
+def trajectories(artifact: str, settings: Mapping[str, Any]) -> int:
+    """Rows of the batched run: for anlu_thm31 the noisy conditions (F(θ0) grid × σ > 0, the σ
+    sweep, the bounded-noise contrast) × trajectories plus one row per noiseless condition; for
+    anlu_thm41 q × (rotated, unrotated) × trajectories; for anlu_lem42 q × trajectories."""
     if artifact == "anlu_thm31":
-        return len(settings["f0"]) * len(settings["sigma"])
+        s = Thm31Settings.from_dict(settings)
+        grid = len(s.f0) + s.refine_points
+        noisy = sum(1 for v in s.sigma if v > 0) * grid + sum(1 for v in s.sweep_sigma if v > 0)
+        quiet = sum(1 for v in s.sigma if v == 0) * grid + sum(1 for v in s.sweep_sigma if v == 0)
+        if s.bounded:
+            noisy += sum(1 for v in s.sweep_sigma if v > 0)
+        return noisy * s.n_trajectories + quiet
     if artifact == "anlu_thm41":
-        return 2 * len(settings["q"])
+        s41 = Thm41Settings.from_dict(settings)
+        return 2 * len(s41.q) * s41.n_trajectories
     if artifact == "anlu_lem42":
-        return len(settings["q"])
+        s42 = Lem42Settings.from_dict(settings)
+        return len(s42.q) * s42.n_trajectories
     raise ValueError(f"unknown artifact {artifact!r}")
 
 
 def cluster_minutes(artifact: str, settings: Mapping[str, Any]) -> int:
     """Runtime request in minutes: the work at :data:`SECONDS_PER_UNIT`, doubled, at least 10
     and at most a day."""
-    work = (
-        conditions(artifact, settings)
-        * int(settings["n_trajectories"])
-        * int(settings["n_steps"])
-        * depth2_size(settings["net"])
+    s = (
+        Thm41Settings.from_dict(
+            {k: v for k, v in settings.items() if k in Thm41Settings.__dataclass_fields__}
+        )
+        if artifact != "anlu_thm31"
+        else Thm31Settings.from_dict(settings)
     )
+    work = trajectories(artifact, settings) * s.n_steps * s.net.p
     return min(24 * 60, max(10, int(2 * work * SECONDS_PER_UNIT / 60) + 1))

@@ -12,8 +12,16 @@ trial and error ... decreasing η until convergence is achieved". :func:`eta_lad
 exactly that choice for a decreasing ladder η_0 > η_1 > ...: each start gets the *largest* η of
 the ladder whose run converges within the step budget — the η a practitioner who halves the step
 after every failure would stop at. Running the whole ladder as one batch gives the same choice
-at once; a run is retired early as soon as a larger η of the same start has converged, since it
+at once; a run is retired early as soon as a larger η of the same start has succeeded, since it
 can no longer be chosen.
+
+**Staying in the ball.** Theorem 2.2 (Section 6: |x_k − x_0| < r for every k) promises more
+than convergence: for η small enough every iterate stays in B(θ0, r), the ball of the
+certificate (2.1). A large step can converge after travelling far outside the ball, which the
+theorem says nothing about. With ``radius`` = r a run *succeeds* only if it converges and
+max_k |θ_k − θ0| <= r; the ladder then picks the largest η whose run succeeds, so the reported
+run is one the theorem speaks for. A run that has left the ball keeps going (to tell whether it
+would have converged outside) only until some run of its start has succeeded.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ import torch
 from torch import Tensor
 
 #: θ (B, p) -> (F(θ) (B,), ∇F(θ) (B, p)), e.g. ``lambda th: net.loss_and_grad(th, x, y)``.
-LossAndGrad = Callable[[Tensor], tuple[Tensor, Tensor]]
+#: With ``labels`` given, it is called as ``loss_and_grad(θ, labels)``: the label of each row of θ
+#: (e.g. which data set the row fits), following the rows as finished ones drop out.
+LossAndGrad = Callable[..., tuple[Tensor, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,9 @@ class DescentResult:
     ``iterations`` is the k at which the row stopped: the first k with F(θ_k) < tol · F(θ0) for
     a converged row, the step at which divergence was detected, the step at which it was
     retired, or ``max_steps``. ``max_dist`` is max_k |θ_k − θ0| over the iterates visited
-    (Theorem 2.2: GD stays in B(θ0, r) when (2.1) holds and η is small enough). ``history``
-    (with ``record=True``) holds F(θ_k) for k = 0..max_steps, NaN after a row stopped.
+    (Theorem 2.2: GD stays in B(θ0, r) when (2.1) holds and η is small enough) and ``left_ball``
+    whether it exceeded the ``radius`` given (all False without one). ``history`` (with
+    ``record=True``) holds F(θ_k) for k = 0..max_steps, NaN after a row stopped.
     """
 
     theta: Tensor
@@ -48,6 +59,7 @@ class DescentResult:
     diverged: Tensor
     retired: Tensor
     max_dist: Tensor
+    left_ball: Tensor
     history: Tensor | None
 
 
@@ -60,13 +72,18 @@ def gradient_descent(
     tol: float = 1e-8,
     divergence_factor: float = 1e4,
     group: Tensor | None = None,
+    radius: float | None = None,
+    labels: Tensor | None = None,
     record: bool = False,
 ) -> DescentResult:
     """Run GD from every row of ``theta0`` (B, p) with its own step ``eta`` (scalar or (B,)).
 
     Stops a row at F(θ_k) < tol · F(θ0) (or F(θ_k) = 0), or on divergence (see the module
-    docstring). With ``group`` (B,) integer labels, a row is also retired once a row of the same
-    group with a strictly larger η has converged (the ladder of :func:`eta_ladder`).
+    docstring). A row *succeeds* when it converges without leaving B(θ0, ``radius``) (any
+    convergence without a radius). With ``group`` (B,) integer labels, a row is also retired
+    once a row of the same group with a strictly larger η has succeeded, or, if it has left the
+    ball itself, once any row of its group has succeeded (the ladder of :func:`eta_ladder`).
+    With ``labels`` (B,), ``loss_and_grad`` also receives the labels of the rows it evaluates.
     """
     if theta0.dim() != 2:
         raise ValueError(f"theta0 must have shape (B, p), got {tuple(theta0.shape)}")
@@ -85,6 +102,7 @@ def gradient_descent(
     diverged = torch.zeros(n_rows, dtype=torch.bool)
     retired = torch.zeros(n_rows, dtype=torch.bool)
     max_dist = torch.zeros(n_rows, dtype=dtype)
+    limit = math.inf if radius is None else float(radius)
     history = torch.full((max_steps + 1, n_rows), math.nan, dtype=dtype) if record else None
 
     # The working set: only rows still running.
@@ -94,7 +112,7 @@ def gradient_descent(
     eta_a = eta_all.clone()
     f0 = None
     for k in range(max_steps + 1):
-        f, g = loss_and_grad(theta)
+        f, g = loss_and_grad(theta) if labels is None else loss_and_grad(theta, labels[idx])
         f, g = f.detach(), g.detach()
         if f0 is None:
             f0 = f.clone()
@@ -107,7 +125,9 @@ def gradient_descent(
         is_ret = torch.zeros_like(is_conv)
         if group is not None:
             converged[idx[is_conv]] = True  # so the group test below sees this step's winners
-            is_ret = ~is_conv & ~is_div & _beaten_in_group(group, eta_all, converged, idx)
+            succeeded = converged & ~(max_dist > limit)
+            beaten = _beaten_in_group(group, eta_all, succeeded, idx, max_dist[idx] > limit)
+            is_ret = ~is_conv & ~is_div & beaten
         stop = is_conv | is_div | is_ret
         if k == max_steps:
             stop = torch.ones_like(stop)
@@ -141,17 +161,22 @@ def gradient_descent(
         diverged=diverged,
         retired=retired,
         max_dist=max_dist,
+        left_ball=max_dist > limit,
         history=history,
     )
 
 
-def _beaten_in_group(group: Tensor, eta: Tensor, converged: Tensor, idx: Tensor) -> Tensor:
-    """For the running rows ``idx``: has a row of the same group with a larger η converged?"""
+def _beaten_in_group(
+    group: Tensor, eta: Tensor, succeeded: Tensor, idx: Tensor, outside: Tensor
+) -> Tensor:
+    """For the running rows ``idx``: has a row of the same group with a larger η succeeded, or
+    (for a row already ``outside`` the ball, which can no longer be chosen) any row?"""
     n_groups = int(group.max()) + 1
     best = torch.full((n_groups,), -math.inf, dtype=eta.dtype)
-    if bool(converged.any()):
-        best = best.scatter_reduce(0, group[converged], eta[converged], reduce="amax")
-    return eta[idx] < best[group[idx]]
+    if bool(succeeded.any()):
+        best = best.scatter_reduce(0, group[succeeded], eta[succeeded], reduce="amax")
+    best_here = best[group[idx]]
+    return (eta[idx] < best_here) | (outside & (best_here > -math.inf))
 
 
 def ladder(eta_max: float, factor: float, rungs: int) -> list[float]:
@@ -171,12 +196,15 @@ NOT_RUN, CONVERGED, DIVERGED, TIMED_OUT = 0, 1, 2, 3
 class LadderResult:
     """Per-start outcome of :func:`eta_ladder` (leading dimension S = number of starts).
 
-    ``eta`` is the chosen step (NaN where no rung converged) and ``rung`` its index (−1 if
-    none). ``iterations``, ``f_final``, ``max_dist`` (and ``history``, (max_steps + 1, S), with
-    ``record=True``) belong to the chosen run, or to the smallest-η run when nothing converged.
-    ``outcome`` (S, E) codes every (start, rung) run: :data:`CONVERGED`, :data:`DIVERGED`,
+    ``eta`` is the chosen step (NaN where no rung succeeded: converged, and stayed in the ball
+    when a radius was given) and ``rung`` its index (−1 if none). ``iterations``, ``f_final``,
+    ``max_dist`` (and ``history``, (max_steps + 1, S), with ``record=True``) belong to the
+    chosen run, or to the smallest-η run when none succeeded. The (S, E) tables describe every
+    (start, rung) run: ``outcome`` codes it as :data:`CONVERGED`, :data:`DIVERGED`,
     :data:`TIMED_OUT` (reached ``max_steps``) or :data:`NOT_RUN` (not needed, or retired because
-    a larger η of the same start had converged).
+    a larger η of the same start had succeeded); ``left_ball`` says whether it left
+    B(θ0, radius); ``rung_max_dist`` and ``rung_iterations`` are its excursion and length (NaN
+    and −1 where it did not run).
     """
 
     etas: Tensor
@@ -188,6 +216,9 @@ class LadderResult:
     f_final: Tensor
     max_dist: Tensor
     outcome: Tensor
+    left_ball: Tensor
+    rung_max_dist: Tensor
+    rung_iterations: Tensor
     history: Tensor | None
 
 
@@ -199,6 +230,8 @@ def eta_ladder(
     max_steps: int,
     tol: float = 1e-8,
     divergence_factor: float = 1e4,
+    radius: float | None = None,
+    labels: Tensor | None = None,
     strategy: str = "batch",
     record: bool = False,
 ) -> LadderResult:
@@ -206,21 +239,30 @@ def eta_ladder(
 
     Picks, per start, the largest η of the strictly decreasing ladder ``etas`` whose GD run
     reaches F < tol · F(θ0) within ``max_steps`` — the step at which "decreasing η until
-    convergence" stops. Two equivalent schedules (same choice, since GD is deterministic):
+    convergence" stops — and, with ``radius`` = r, never leaves B(θ0, r) on the way (Theorem
+    2.2). Two equivalent schedules (same choice, since GD is deterministic):
 
     ``"batch"``: every (start, rung) pair is one row of a single batch of S·E runs; a run is
-    retired once a larger η of its start has converged. Best when there are few starts.
-    ``"sequential"``: rung after rung, each a batch over the starts that have not converged yet.
-    Best when most starts converge on the first rungs (many seeds).
+    retired once a larger η of its start has succeeded. Best when there are few starts.
+    ``"sequential"``: rung after rung, each a batch over the starts that have not succeeded yet.
+    Best when most starts converge on the first rungs (many seeds). ``labels`` (S,): one per
+    start handed to ``loss_and_grad`` with every evaluation (see :data:`LossAndGrad`).
     """
     etas_t = torch.as_tensor(list(etas), dtype=theta0.dtype)
     if etas_t.dim() != 1 or len(etas_t) == 0 or bool((etas_t[1:] >= etas_t[:-1]).any()):
         raise ValueError(f"etas must be a non-empty strictly decreasing ladder, got {list(etas)}")
     if strategy not in ("batch", "sequential"):
         raise ValueError(f"strategy must be 'batch' or 'sequential', got {strategy!r}")
-    kwargs = {"max_steps": max_steps, "tol": tol, "divergence_factor": divergence_factor}
+    kwargs = {
+        "max_steps": max_steps,
+        "tol": tol,
+        "divergence_factor": divergence_factor,
+        "radius": radius,
+        "record": record,
+    }
     n_starts, n_rungs = theta0.shape[0], len(etas_t)
     outcome = torch.full((n_starts, n_rungs), NOT_RUN, dtype=torch.int8)
+    left = torch.zeros((n_starts, n_rungs), dtype=torch.bool)
     # Per (start, rung): the run's statistics, filled where the run happened.
     stats = {
         name: torch.full((n_starts, n_rungs), math.nan, dtype=theta0.dtype)
@@ -239,6 +281,7 @@ def eta_ladder(
         code[run.converged] = CONVERGED
         code[run.retired] = NOT_RUN
         outcome[starts, rungs] = code
+        left[starts, rungs] = run.left_ball
         stats["f0"][starts, rungs] = run.f0
         stats["f_final"][starts, rungs] = run.f_final
         stats["max_dist"][starts, rungs] = run.max_dist
@@ -254,35 +297,39 @@ def eta_ladder(
             theta0.repeat_interleave(n_rungs, dim=0),
             etas_t[rungs],
             group=starts,
-            record=record,
+            labels=None if labels is None else labels[starts],
             **kwargs,
         )
         store(starts, rungs, run)
     else:
         remaining = torch.arange(n_starts)
         for e in range(n_rungs):
+            part = None if labels is None else labels[remaining]
             run = gradient_descent(
-                loss_and_grad, theta0[remaining], etas_t[e], record=record, **kwargs
+                loss_and_grad, theta0[remaining], etas_t[e], labels=part, **kwargs
             )
             store(remaining, torch.full_like(remaining, e), run)
-            remaining = remaining[~run.converged]
+            remaining = remaining[~(run.converged & ~run.left_ball)]
             if len(remaining) == 0:
                 break
 
-    conv = outcome == CONVERGED
-    any_conv = conv.any(dim=1)
-    # First converged rung = largest converged η; without one, the smallest-η run.
-    first = torch.where(any_conv, conv.to(torch.int8).argmax(dim=1), n_rungs - 1)
+    success = (outcome == CONVERGED) & ~left
+    any_ok = success.any(dim=1)
+    # First successful rung = largest successful η; without one, the smallest-η run.
+    first = torch.where(any_ok, success.to(torch.int8).argmax(dim=1), n_rungs - 1)
     pick = torch.arange(n_starts)
     return LadderResult(
         etas=etas_t,
-        eta=torch.where(any_conv, etas_t[first], torch.full_like(etas_t[first], math.nan)),
-        rung=torch.where(any_conv, first, torch.full_like(first, -1)),
-        converged=any_conv,
+        eta=torch.where(any_ok, etas_t[first], torch.full_like(etas_t[first], math.nan)),
+        rung=torch.where(any_ok, first, torch.full_like(first, -1)),
+        converged=any_ok,
         iterations=iters[pick, first],
         f0=stats["f0"][pick, first],
         f_final=stats["f_final"][pick, first],
         max_dist=stats["max_dist"][pick, first],
         outcome=outcome,
+        left_ball=left,
+        rung_max_dist=stats["max_dist"],
+        rung_iterations=iters,
         history=None if histories is None else histories[:, pick, first],
     )

@@ -3,9 +3,10 @@ bound on their work. Torch-free, so building the DAG stays fast."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from sgdconv.chatterjee.settings import Thm41Settings, Thm45Settings
 
 #: Seconds per parameter · data point · run · GD step once batched (measured ~0.3 ns on one CPU
 #: core for chatterjee_thm45, rounded up; the offline tiers' small nets are overhead-bound but
@@ -21,21 +22,19 @@ def net_size(d: int, widths: Sequence[int]) -> int:
 
 def thm41_work(settings: Mapping[str, Any]) -> float:
     """Σ over configurations of p · n · max_steps (each configuration's GD, at most)."""
-    sizes = sum(
-        net_size(settings["d"], [w] * (depth - 1))
-        for depth in settings["depths"]
-        for w in settings["widths"]
-    )
-    return float(sizes * len(settings["activations"]) * settings["n"] * settings["max_steps"])
+    s = Thm41Settings.from_dict(settings)
+    sizes = sum(net_size(s.d, [width] * (depth - 1)) for depth, width, _ in s.configurations())
+    return float(sizes * s.n * s.max_steps)
 
 
 def thm45_work(settings: Mapping[str, Any]) -> float:
-    """Σ over n of p(n) · n · seeds · max_steps."""
+    """Σ over d/n and n of p · n · seeds · rungs · max_steps (the whole ladder runs as one
+    batch, each rung at most max_steps)."""
+    s = Thm45Settings.from_dict(settings)
     sizes = sum(
-        net_size(math.ceil(settings["d_over_n"] * n), settings["widths"]) * n
-        for n in settings["ns"]
+        net_size(s.input_dimension(n, ratio), s.widths) * n for ratio in s.d_over_n for n in s.ns
     )
-    return float(sizes * settings["seeds"] * settings["max_steps"])
+    return float(sizes * s.seeds * s.eta_rungs * s.max_steps)
 
 
 def cluster_minutes(work: float) -> int:

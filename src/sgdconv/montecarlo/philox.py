@@ -42,12 +42,13 @@ TAG_NOISE = 0
 def _mulhilo(multiplier: int, x: Tensor) -> tuple[Tensor, Tensor]:
     """High and low 32-bit words of the 64-bit product ``multiplier * x`` (x < 2^32, int64).
 
-    Exact in int64: with M = M_hi 2^16 + M_lo, both partial products stay below 2^48.
+    Exact in int64: with M = M_hi 2^16 + M_lo, both partial products stay below 2^48. Two
+    fresh tensors, the rest in place (allocation, not arithmetic, dominates at these sizes).
     """
-    p_hi = x * (multiplier >> 16)
     p_lo = x * (multiplier & 0xFFFF)
-    hi = (p_hi + (p_lo >> 16)) >> 16
-    lo = ((p_hi & 0xFFFF) << 16).add_(p_lo).bitwise_and_(M32)
+    p_hi = x * (multiplier >> 16)
+    hi = (p_lo >> 16).add_(p_hi).bitwise_right_shift_(16)
+    lo = p_hi.bitwise_and_(0xFFFF).bitwise_left_shift_(16).add_(p_lo).bitwise_and_(M32)
     return hi, lo
 
 

@@ -154,6 +154,30 @@ class MachineLearningNoise:
 
 
 @dataclass(frozen=True)
+class VarianceNoise:
+    """ξ_k = √(σ F(θ_k) + c²) Z_k with Z_k ~ N(0, I/p), so E|ξ_k|² = σ F(θ_k) + c².
+
+    c = 0 is the machine-learning noise of Assumption 4 (:class:`MachineLearningNoise`, the
+    same draws); σ = 0 is the bounded noise of (2.9) (:class:`BoundedNoise`, unrotated). With
+    ``sigma`` and ``c`` given per trajectory ((B,) tensors) both kinds run in one batch on the
+    same streams, which is how An & Lu's Section-4 contrast is drawn: bounded noise of the size
+    the machine-learning noise has at θ0 (c² = σ F(θ0)), at the same step.
+    """
+
+    sigma: float | Tensor
+    c: float | Tensor = 0.0
+
+    def bind(self, streams: TrajectoryStreams, p: int) -> Sampler:
+        sigma, z = _column(self.sigma, len(streams)), IsotropicZ(streams, p)
+        c2 = _column(self.c, len(streams)).pow(2)
+
+        def sample(k: int, loss: Tensor) -> Tensor:
+            return (sigma * loss.reshape(-1, 1).clamp_min(0.0) + c2).sqrt() * z(k)
+
+        return sample
+
+
+@dataclass(frozen=True)
 class BoundedNoise:
     """ξ_k = c Z_k with Z_k ~ N(0, I/p): mean zero and E|ξ_k|² = c², the bounded second moment
     of (2.9) with m = 2, independent of θ (it does not vanish at a zero of F).

@@ -1,18 +1,16 @@
-"""Batched GD and the trial-and-error rule against closed forms and a plain loop, the binomial
-intervals against scipy, the claims of chatterjee_thm41/thm45 on hand-made tables, and small
-runs of both experiments."""
+"""Batched GD and the trial-and-error rule (Remarks 4.4, 4.7) against closed forms and a plain
+loop, the ball of Theorem 2.2 (a run that leaves B(θ0, r) is never chosen), per-row labels, and
+the binomial intervals against scipy."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy import stats
 
-from sgdconv.chatterjee.claims import claims_thm41, claims_thm45
 from sgdconv.chatterjee.descent import (
     CONVERGED,
     DIVERGED,
@@ -22,7 +20,6 @@ from sgdconv.chatterjee.descent import (
     gradient_descent,
     ladder,
 )
-from sgdconv.chatterjee.nets import simulate_thm41, simulate_thm45, thin_steps
 from sgdconv.models.feedforward import (
     FeedForward,
     chatterjee_init,
@@ -150,6 +147,57 @@ def test_ladder_helper_and_validation():
         eta_ladder(quadratic, torch.zeros(1, 2, dtype=torch.float64), [0.1, 0.2], max_steps=1)
 
 
+# --- the ball of Theorem 2.2 -----------------------------------------------------------------
+
+
+def test_a_run_that_leaves_the_ball_is_not_chosen():
+    # λ = 1 along e_1 from θ0 = e_1: η = 1.9 flips sign each step, |θ_1 − θ0| = 1.9, and
+    # converges (|1 − η| = 0.9); η = 1.0 lands at 0 in one step (distance 1); η = 0.5 creeps in
+    # (distance < 1). With r = 1.5 the ladder must skip η = 1.9 although it converges.
+    theta0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    free = eta_ladder(quadratic, theta0, [1.9, 1.0, 0.5], max_steps=500, strategy="batch")
+    assert free.eta.tolist() == [1.9]
+    for strategy in ("batch", "sequential"):
+        run = eta_ladder(
+            quadratic, theta0, [1.9, 1.0, 0.5], max_steps=500, radius=1.5, strategy=strategy
+        )
+        assert run.eta.tolist() == [1.0] and bool(run.converged[0])
+        assert run.left_ball[0].tolist()[:2] == [True, False]
+        assert float(run.rung_max_dist[0, 0]) == pytest.approx(1.9)
+        assert float(run.max_dist[0]) <= 1.5
+    # Nothing stays within r = 0.1 (every path reaches distance 1 at the minimum): no choice.
+    none = eta_ladder(quadratic, theta0, [1.0, 0.5], max_steps=500, radius=0.1)
+    assert not bool(none.converged[0]) and math.isnan(float(none.eta[0]))
+    assert bool(none.left_ball[0].all())
+
+
+def test_gradient_descent_flags_rows_outside_the_radius():
+    theta0 = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    etas = torch.tensor([1.9, 0.5], dtype=torch.float64)
+    run = gradient_descent(quadratic, theta0, etas, max_steps=500, radius=1.5)
+    assert run.left_ball.tolist() == [True, False] and bool(run.converged.all())
+
+
+def test_labels_follow_the_rows_as_finished_ones_drop_out():
+    # Two "data sets": F = ½ s θ² with s = 1 or 4; rows finish at different steps, and the
+    # labels passed to loss_and_grad must stay attached to the rows still running.
+    scale = torch.tensor([1.0, 4.0], dtype=torch.float64)
+    seen = []
+
+    def loss_and_grad(theta, labels):
+        seen.append(labels.clone())
+        s = scale[labels].unsqueeze(-1)
+        return 0.5 * (s * theta**2).sum(-1), s * theta
+
+    theta0 = torch.ones(4, 1, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1])
+    run = gradient_descent(loss_and_grad, theta0, 0.2, max_steps=200, labels=labels)
+    # |1 − 0.2 s|: 0.8 per step for s = 1, 0.2 for s = 4: label-1 rows finish much earlier.
+    expected = [math.floor(math.log(1e-8) / (2 * math.log(1 - 0.2 * s))) + 1 for s in (1, 4)]
+    assert run.iterations.tolist() == [expected[0], expected[1], expected[0], expected[1]]
+    assert seen[-1].tolist() == [0, 0]
+
+
 # --- binomial intervals -------------------------------------------------------------------
 
 
@@ -170,163 +218,3 @@ def test_clopper_pearson_known_values_and_vectorization():
     np.testing.assert_allclose(high, [1 - 0.025 ** (1 / 10), 1.0])
     with pytest.raises(ValueError):
         binomial_ci(5, 3)
-
-
-# --- claims -------------------------------------------------------------------------------
-
-
-def thm41_table(**overrides) -> pd.DataFrame:
-    rows = {
-        "depth": [2, 3],
-        "width": [8, 8],
-        "activation": ["tanh", "linear"],
-        "F0": [0.5, 0.5],
-        "F_final": [1e-9, 4e-9],
-        "r": [0.5, 0.05],
-        "alpha_hat": [20.0, 1600.0],
-        "certificate_lb_holds": [False, True],
-    }
-    rows.update(overrides)
-    return pd.DataFrame(rows)
-
-
-def test_thm41_claim_holds_with_the_worst_case_metric():
-    (claim,) = claims_thm41({"configs": thm41_table()}, {})
-    # Both converged; 4F0/(r²α̂) = 4·0.5/(0.25·20) = 0.4 and 4·0.5/(0.0025·1600) = 0.5.
-    assert claim.value == pytest.approx(0.5)
-    assert claim.holds
-    assert "1/2" in claim.note and "failing" not in claim.note
-
-
-def test_thm41_claim_fails_when_a_configuration_does_not_converge_or_certify():
-    (claim,) = claims_thm41({"configs": thm41_table(F_final=[1e-9, 1e-6])}, {})
-    assert not claim.holds and "L=3 w=8 linear: not converged" in claim.note
-    assert math.isinf(claim.value)
-    (claim,) = claims_thm41({"configs": thm41_table(alpha_hat=[7.0, 1600.0])}, {})
-    assert not claim.holds and "certificate fails" in claim.note
-    assert claim.value == pytest.approx(4 * 0.5 / (0.25 * 7.0))
-    (claim,) = claims_thm41({"configs": thm41_table(F_final=[1e-9, math.nan])}, {})
-    assert not claim.holds
-
-
-def thm45_table(fractions: list[float], seeds: int = 20) -> pd.DataFrame:
-    k = [round(f * seeds) for f in fractions]
-    low, high = binomial_ci(k, [seeds] * len(k))
-    return pd.DataFrame(
-        {
-            "n": [16, 4, 8][: len(k)],
-            "seeds": seeds,
-            "converged": k,
-            "fraction": [c / seeds for c in k],
-            "ci_low": low,
-            "ci_high": high,
-            "ci_level": 0.95,
-            "ci_method": "clopper-pearson",
-        }
-    )
-
-
-def test_thm45_claim_compares_the_largest_and_smallest_n():
-    # Rows are sorted by n inside the claim: n = 4 has 1.0, n = 16 has 0.6.
-    (claim,) = claims_thm45({"fractions": thm45_table([0.6, 1.0, 0.8])}, {"tol": 1e-8})
-    assert claim.value == pytest.approx(0.6) and claim.holds
-    (claim,) = claims_thm45({"fractions": thm45_table([0.4, 1.0, 0.8])}, {})
-    assert claim.value == pytest.approx(0.4) and not claim.holds
-    (claim,) = claims_thm45({"fractions": thm45_table([0.0, 0.0, 0.5])}, {})
-    assert claim.value == 0.0 and not claim.holds
-    (claim,) = claims_thm45({"fractions": thm45_table([0.3, 0.0, 0.5])}, {})
-    assert math.isinf(claim.value) and claim.holds
-
-
-# --- the experiments ----------------------------------------------------------------------
-
-THM41 = {
-    "depths": [2, 3],
-    "widths": [4],
-    "activations": ["tanh", "linear"],
-    "leaky_slope": 0.2,
-    "n": 4,
-    "d": 8,
-    "inputs": "gaussian",
-    "middle_range": [0.5, 1.0],
-    "delta_two_layer": 1.0,
-    "a_start": 1.0,
-    "a_factor": 2.0,
-    "a_trials": 12,
-    "epsilon": 0.25,
-    "eta_max": 1.0,
-    "eta_factor": 2.0,
-    "eta_rungs": 10,
-    "max_steps": 3000,
-    "tol": 1e-8,
-    "divergence_factor": 1e4,
-    "search": {"n_random": 32, "n_starts": 4, "n_steps": 30},
-}
-
-
-def test_simulate_thm41_small():
-    tables = simulate_thm41(THM41, seed=3)
-    configs = tables["configs"]
-    assert len(configs) == 4
-    assert bool(configs["converged"].all()) and bool(configs["certificate_holds"].all())
-    assert bool((configs["alpha_lb"] <= configs["alpha_hat"]).all())
-    assert bool((configs["loss_ratio_final"] < 1e-8).all())
-    # Linear activation: every c_ℓ = 1, so the proof's A is finite.
-    assert bool(np.isfinite(configs.loc[configs["activation"] == "linear", "A_proof"]).all())
-    curves = tables["curves"]
-    assert set(curves.columns) == {"depth", "width", "activation", "step", "loss_ratio"}
-    assert bool((curves.groupby(["depth", "activation"])["loss_ratio"].first() == 1.0).all())
-    trials = tables["trials"]
-    # The chosen A is the first one where both the certificate and GD succeeded.
-    for row in configs.itertuples():
-        mine = trials[(trials["depth"] == row.depth) & (trials["activation"] == row.activation)]
-        ok = mine[mine["accepted"] & mine["converged"]]
-        assert ok["A"].iloc[0] == row.A and len(mine) == row.a_trials
-    # A is accepted under (2.2): 4 F(θ0) < (1 − ε)² r² α̂.
-    ratio = 4 * configs["F0"] / (configs["r"] ** 2 * configs["alpha_hat"])
-    assert bool((ratio < (1 - THM41["epsilon"]) ** 2).all())
-    again = simulate_thm41(THM41, seed=3)["configs"]
-    pd.testing.assert_frame_equal(configs, again)  # reproducible
-
-
-def test_simulate_thm45_small():
-    settings = {
-        "ns": [2, 4],
-        "d_over_n": 2.0,
-        "widths": [4],
-        "leaky_slope": 0.2,
-        "c": 1.0,
-        "inputs": "gaussian",
-        "seeds": 6,
-        "eta_max": 1.0,
-        "eta_factor": 2.0,
-        "eta_rungs": 6,
-        "max_steps": 3000,
-        "tol": 1e-8,
-        "divergence_factor": 1e4,
-        "ci_level": 0.95,
-        "ci_method": "wilson",
-    }
-    tables = simulate_thm45(settings, seed=4)
-    fractions, runs = tables["fractions"], tables["runs"]
-    assert fractions["d"].tolist() == [4, 8] and len(runs) == 12
-    for row in fractions.itertuples():
-        mine = runs[runs["n"] == row.n]
-        assert row.converged == int(mine["converged"].sum())
-        assert row.ci_low <= row.fraction <= row.ci_high
-    done = runs[runs["converged"]]
-    assert bool((done["F_final"] < 1e-8 * done["F0"]).all())
-
-
-def test_thin_steps_keeps_both_ends():
-    steps = thin_steps(10_000, points=50)
-    assert steps[0] == 0 and steps[-1] == 10_000 and len(steps) <= 50
-    assert thin_steps(3).tolist() == [0, 1, 2, 3]
-
-
-def test_workload_net_size_is_eq_4_1():
-    from sgdconv.chatterjee.workload import cluster_minutes, net_size
-
-    for d, widths in ((20, (8,)), (64, (16, 16)), (7, (5, 3, 2))):
-        assert net_size(d, widths) == FeedForward(d, widths).p
-    assert cluster_minutes(0) == 10 and cluster_minutes(1e30) == 24 * 60
