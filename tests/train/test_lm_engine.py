@@ -220,3 +220,23 @@ def test_ddp_two_processes_match_one(tmp_path):
     for m1, m2 in zip(p1["mems"], p2["mems"], strict=True):
         torch.testing.assert_close(m1, m2, rtol=1e-4, atol=1e-5)
     assert len(p2["rng"]) == 2
+
+
+def test_a_run_whose_checkpoints_are_all_damaged_starts_afresh(tmp_path):
+    spec = lm_spec_for(tmp_path, max_steps=24)
+    reference = train_lm(spec, tmp_path / "ref", progress=False)
+    train_lm(spec, tmp_path / "run", progress=False)
+    for path in (tmp_path / "run" / "checkpoints").glob("step_*.pt"):
+        path.write_bytes(b"damaged")
+    manifest = train_lm(spec, tmp_path / "run", progress=False)
+    assert manifest["resumed_from_step"] == 0
+    assert sorted(p.name for p in (tmp_path / "run" / "optimizer").glob("*.pt")) == [
+        "step_16.pt",
+        "step_24.pt",
+    ]
+    a, b = (
+        load_checkpoint(d / "checkpoints" / "step_24.pt")
+        for d in (tmp_path / "ref", tmp_path / "run")
+    )
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert reference["total_steps"] == manifest["total_steps"]

@@ -308,9 +308,7 @@ def _prepare(trainer: _LMTrainer) -> int | None:
     except (FileNotFoundError, ValueError):
         same = False
     if not same:
-        clear_run(run_dir)
-        for old in _optimizer_steps(run_dir):
-            _remove_optimizer_state(run_dir, old)
+        _clear(run_dir)
         for name in ("train_log.parquet", "manifest.json"):
             (run_dir / name).unlink(missing_ok=True)
         write_json(spec_file, {"spec_hash": digest, "spec": trainer.spec.to_dict()})
@@ -324,8 +322,15 @@ def _prepare(trainer: _LMTrainer) -> int | None:
         if problem is None:
             return step
         logger.warning("run %s: cannot resume from step %d: %s", trainer.spec.run_id, step, problem)
-    clear_run(run_dir)  # nothing to resume from: start afresh, without stale files
+    _clear(run_dir)  # nothing to resume from: start afresh, without stale files
     return None
+
+
+def _clear(run_dir: Path) -> None:
+    """Remove a run's checkpoints, optimizer states and log parts."""
+    clear_run(run_dir)
+    for old in _optimizer_steps(run_dir):
+        _remove_optimizer_state(run_dir, old)
 
 
 def _finish(trainer: _LMTrainer, started: float, resumed_from: int) -> dict[str, Any]:
