@@ -191,3 +191,10 @@ def test_whole_epoch_windows_cancel_the_texts_difficulty():
         tables[name]["steps_per_epoch"] = spe
     row = by_id(claims_fig3(tables, {"runs": RUNS}), "zhang_loss_stabilizes")
     assert row.holds and "3 epoch(s)" in row.note
+
+
+def test_a_sweep_that_stops_at_the_chosen_size_tests_nothing():
+    sweep = sweep_table(lambda t, q: 1.0)
+    sweep = sweep[(sweep.n_tokens <= 16384) | (sweep.estimator != "authors")]
+    table = convergence_table(sweep, 16384, 4096)
+    assert "authors" not in set(table["estimator"]) and len(table) == 2 * 3

@@ -271,7 +271,8 @@ def convergence_table(sweep: pd.DataFrame, chosen: int, sharpness_chosen: int) -
     at the largest swept size <= the per-checkpoint size (tokens; ``sharpness_chosen`` for the
     sharpness) against the largest size: ``change`` = |v_m − v_M| / |v_M| and its SE,
     √(se_m² − se_M²) / |v_M| (nested samples; 0 where the sweep has none), and the decision on
-    "change < 5%" by the 2-SE rule."""
+    "change < 5%" by the 2-SE rule. A pair whose sweep does not reach past the per-checkpoint
+    size tests nothing and is left out (the claim then needs the others)."""
     rows = []
     for (step, quantity, estimator), group in sweep.groupby(["step", "quantity", "estimator"]):
         if (quantity, estimator) not in CONVERGE_ROWS:
@@ -282,6 +283,8 @@ def convergence_table(sweep: pd.DataFrame, chosen: int, sharpness_chosen: int) -
         if small.empty:
             continue
         a, b = small.iloc[-1], group.iloc[-1]
+        if int(a["n_tokens"]) == int(b["n_tokens"]):
+            continue  # no larger size to compare with: nothing tested (the sweep must reach past)
         scale = abs(float(b["value"]))
         change = abs(float(a["value"]) - float(b["value"])) / scale if scale > 0 else math.inf
         var = np.nan_to_num(float(a["se"]) ** 2) - np.nan_to_num(float(b["se"]) ** 2)
