@@ -15,9 +15,9 @@ position of the training streams; eq. (1) then holds as written over it, and
 serve it through :class:`SegmentLoss` (a module) and :func:`segment_nll` (its loss), on the
 micro-batches of :func:`segment_sample`; the sharpness is then λ_max of the Hessian of
 ℓ in θ with the memory held at its value (the memory is data of the sample, as in training,
-where it is detached, and in the authors' power iteration). A sample of m segments holds m·tgt_len tokens (the
-axis of the paper's Fig. 8). The noise σ is per segment; SGD's minibatch of B segments has
-noise σ/√B, the scale of the authors' estimate below.
+where it is detached, and in the authors' power iteration). A sample of m segments holds
+m·tgt_len tokens (the axis of the paper's Fig. 8). The noise σ is per segment; SGD's minibatch
+of B segments has noise σ/√B, the scale of the authors' estimate below.
 
 *The authors' estimator* (their ``compute_grad_epoch``/``compute_noise``): K consecutive
 training batches (all B streams, memory carried from batch to batch, empty at the first, in
