@@ -93,77 +93,81 @@ def gradient_descent(
     eta_all = torch.as_tensor(eta, dtype=dtype).expand(n_rows).clone()
     if bool((eta_all <= 0).any()):
         raise ValueError("step sizes must be > 0")
-
-    theta_out = theta0.detach().clone()
-    f0_all = torch.full((n_rows,), math.nan, dtype=dtype)
-    f_final = torch.full((n_rows,), math.nan, dtype=dtype)
-    iterations = torch.full((n_rows,), max_steps, dtype=torch.long)
-    converged = torch.zeros(n_rows, dtype=torch.bool)
-    diverged = torch.zeros(n_rows, dtype=torch.bool)
-    retired = torch.zeros(n_rows, dtype=torch.bool)
-    max_dist = torch.zeros(n_rows, dtype=dtype)
+    out = _Rows(theta0, max_steps, record)
     limit = math.inf if radius is None else float(radius)
-    history = torch.full((max_steps + 1, n_rows), math.nan, dtype=dtype) if record else None
 
     # The working set: only rows still running.
     idx = torch.arange(n_rows)
     theta = theta0.detach().clone()
-    start = theta.clone()
-    eta_a = eta_all.clone()
-    f0 = None
+    start, eta_a, f0 = theta.clone(), eta_all.clone(), None
     for k in range(max_steps + 1):
         f, g = loss_and_grad(theta) if labels is None else loss_and_grad(theta, labels[idx])
         f, g = f.detach(), g.detach()
         if f0 is None:
             f0 = f.clone()
-            f0_all[:] = f0
-        if history is not None:
-            history[k, idx] = f
+            out.f0[:] = f0
+        if out.history is not None:
+            out.history[k, idx] = f
         finite = torch.isfinite(f) & torch.isfinite(g).all(dim=-1)
         is_conv = finite & ((f < tol * f0) | (f == 0))
         is_div = ~finite | (f > divergence_factor * f0)
         is_ret = torch.zeros_like(is_conv)
         if group is not None:
-            converged[idx[is_conv]] = True  # so the group test below sees this step's winners
-            succeeded = converged & ~(max_dist > limit)
-            beaten = _beaten_in_group(group, eta_all, succeeded, idx, max_dist[idx] > limit)
+            out.converged[idx[is_conv]] = True  # so the group test sees this step's winners
+            succeeded = out.converged & ~(out.max_dist > limit)
+            beaten = _beaten_in_group(group, eta_all, succeeded, idx, out.max_dist[idx] > limit)
             is_ret = ~is_conv & ~is_div & beaten
         stop = is_conv | is_div | is_ret
         if k == max_steps:
             stop = torch.ones_like(stop)
         if bool(stop.any()):
-            rows = idx[stop]
-            theta_out[rows] = theta[stop]
-            f_final[rows] = f[stop]
-            iterations[rows] = k
-            converged[rows] = is_conv[stop]
-            diverged[rows] = is_div[stop]
-            retired[rows] = is_ret[stop]
+            out.stop(idx[stop], k, theta[stop], f[stop], is_conv[stop], is_div[stop], is_ret[stop])
             keep = ~stop
-            idx, theta, start, eta_a, f0, g = (
-                idx[keep],
-                theta[keep],
-                start[keep],
-                eta_a[keep],
-                f0[keep],
-                g[keep],
-            )
+            idx, theta, start, eta_a, f0, g = (t[keep] for t in (idx, theta, start, eta_a, f0, g))
             if len(idx) == 0:
                 break
         theta = theta - eta_a.unsqueeze(-1) * g
-        max_dist[idx] = torch.maximum(max_dist[idx], (theta - start).norm(dim=-1))
-    return DescentResult(
-        theta=theta_out,
-        f0=f0_all,
-        f_final=f_final,
-        iterations=iterations,
-        converged=converged,
-        diverged=diverged,
-        retired=retired,
-        max_dist=max_dist,
-        left_ball=max_dist > limit,
-        history=history,
-    )
+        out.max_dist[idx] = torch.maximum(out.max_dist[idx], (theta - start).norm(dim=-1))
+    return out.result(limit)
+
+
+class _Rows:
+    """The per-row outcome of :func:`gradient_descent`, filled in as rows stop."""
+
+    def __init__(self, theta0: Tensor, max_steps: int, record: bool) -> None:
+        n_rows, dtype = theta0.shape[0], theta0.dtype
+        self.theta = theta0.detach().clone()
+        self.f0 = torch.full((n_rows,), math.nan, dtype=dtype)
+        self.f_final = torch.full((n_rows,), math.nan, dtype=dtype)
+        self.iterations = torch.full((n_rows,), max_steps, dtype=torch.long)
+        self.converged = torch.zeros(n_rows, dtype=torch.bool)
+        self.diverged = torch.zeros(n_rows, dtype=torch.bool)
+        self.retired = torch.zeros(n_rows, dtype=torch.bool)
+        self.max_dist = torch.zeros(n_rows, dtype=dtype)
+        self.history = (
+            torch.full((max_steps + 1, n_rows), math.nan, dtype=dtype) if record else None
+        )
+
+    def stop(
+        self, rows: Tensor, k: int, theta: Tensor, f: Tensor, conv: Tensor, div: Tensor, ret: Tensor
+    ) -> None:
+        """Record the rows that stop at step k."""
+        self.theta[rows], self.f_final[rows], self.iterations[rows] = theta, f, k
+        self.converged[rows], self.diverged[rows], self.retired[rows] = conv, div, ret
+
+    def result(self, limit: float) -> DescentResult:
+        return DescentResult(
+            theta=self.theta,
+            f0=self.f0,
+            f_final=self.f_final,
+            iterations=self.iterations,
+            converged=self.converged,
+            diverged=self.diverged,
+            retired=self.retired,
+            max_dist=self.max_dist,
+            left_ball=self.max_dist > limit,
+            history=self.history,
+        )
 
 
 def _beaten_in_group(
@@ -261,34 +265,7 @@ def eta_ladder(
         "record": record,
     }
     n_starts, n_rungs = theta0.shape[0], len(etas_t)
-    outcome = torch.full((n_starts, n_rungs), NOT_RUN, dtype=torch.int8)
-    left = torch.zeros((n_starts, n_rungs), dtype=torch.bool)
-    # Per (start, rung): the run's statistics, filled where the run happened.
-    stats = {
-        name: torch.full((n_starts, n_rungs), math.nan, dtype=theta0.dtype)
-        for name in ("f0", "f_final", "max_dist")
-    }
-    iters = torch.full((n_starts, n_rungs), -1, dtype=torch.long)
-    histories = (
-        torch.full((max_steps + 1, n_starts, n_rungs), math.nan, dtype=theta0.dtype)
-        if record
-        else None
-    )
-
-    def store(starts: Tensor, rungs: Tensor, run: DescentResult) -> None:
-        code = torch.full_like(run.iterations, TIMED_OUT, dtype=torch.int8)
-        code[run.diverged] = DIVERGED
-        code[run.converged] = CONVERGED
-        code[run.retired] = NOT_RUN
-        outcome[starts, rungs] = code
-        left[starts, rungs] = run.left_ball
-        stats["f0"][starts, rungs] = run.f0
-        stats["f_final"][starts, rungs] = run.f_final
-        stats["max_dist"][starts, rungs] = run.max_dist
-        iters[starts, rungs] = run.iterations
-        if histories is not None and run.history is not None:
-            histories[:, starts, rungs] = run.history
-
+    tables = _LadderTables(n_starts, n_rungs, max_steps, theta0.dtype, record)
     if strategy == "batch":
         starts = torch.arange(n_starts).repeat_interleave(n_rungs)  # row s·E + e
         rungs = torch.arange(n_rungs).repeat(n_starts)
@@ -300,7 +277,7 @@ def eta_ladder(
             labels=None if labels is None else labels[starts],
             **kwargs,
         )
-        store(starts, rungs, run)
+        tables.store(starts, rungs, run)
     else:
         remaining = torch.arange(n_starts)
         for e in range(n_rungs):
@@ -308,28 +285,63 @@ def eta_ladder(
             run = gradient_descent(
                 loss_and_grad, theta0[remaining], etas_t[e], labels=part, **kwargs
             )
-            store(remaining, torch.full_like(remaining, e), run)
+            tables.store(remaining, torch.full_like(remaining, e), run)
             remaining = remaining[~(run.converged & ~run.left_ball)]
             if len(remaining) == 0:
                 break
+    return tables.result(etas_t)
 
-    success = (outcome == CONVERGED) & ~left
-    any_ok = success.any(dim=1)
-    # First successful rung = largest successful η; without one, the smallest-η run.
-    first = torch.where(any_ok, success.to(torch.int8).argmax(dim=1), n_rungs - 1)
-    pick = torch.arange(n_starts)
-    return LadderResult(
-        etas=etas_t,
-        eta=torch.where(any_ok, etas_t[first], torch.full_like(etas_t[first], math.nan)),
-        rung=torch.where(any_ok, first, torch.full_like(first, -1)),
-        converged=any_ok,
-        iterations=iters[pick, first],
-        f0=stats["f0"][pick, first],
-        f_final=stats["f_final"][pick, first],
-        max_dist=stats["max_dist"][pick, first],
-        outcome=outcome,
-        left_ball=left,
-        rung_max_dist=stats["max_dist"],
-        rung_iterations=iters,
-        history=None if histories is None else histories[:, pick, first],
-    )
+
+class _LadderTables:
+    """The (start, rung) tables of :func:`eta_ladder`, filled run by run."""
+
+    def __init__(
+        self, n_starts: int, n_rungs: int, max_steps: int, dtype: torch.dtype, record: bool
+    ) -> None:
+        shape = (n_starts, n_rungs)
+        self.outcome = torch.full(shape, NOT_RUN, dtype=torch.int8)
+        self.left = torch.zeros(shape, dtype=torch.bool)
+        self.stats = {
+            name: torch.full(shape, math.nan, dtype=dtype) for name in ("f0", "f_final", "max_dist")
+        }
+        self.iters = torch.full(shape, -1, dtype=torch.long)
+        self.histories = (
+            torch.full((max_steps + 1, *shape), math.nan, dtype=dtype) if record else None
+        )
+
+    def store(self, starts: Tensor, rungs: Tensor, run: DescentResult) -> None:
+        code = torch.full_like(run.iterations, TIMED_OUT, dtype=torch.int8)
+        code[run.diverged] = DIVERGED
+        code[run.converged] = CONVERGED
+        code[run.retired] = NOT_RUN
+        self.outcome[starts, rungs] = code
+        self.left[starts, rungs] = run.left_ball
+        self.stats["f0"][starts, rungs] = run.f0
+        self.stats["f_final"][starts, rungs] = run.f_final
+        self.stats["max_dist"][starts, rungs] = run.max_dist
+        self.iters[starts, rungs] = run.iterations
+        if self.histories is not None and run.history is not None:
+            self.histories[:, starts, rungs] = run.history
+
+    def result(self, etas: Tensor) -> LadderResult:
+        """Per start, the largest η whose run succeeded (see :class:`LadderResult`)."""
+        success = (self.outcome == CONVERGED) & ~self.left
+        any_ok = success.any(dim=1)
+        # First successful rung = largest successful η; without one, the smallest-η run.
+        first = torch.where(any_ok, success.to(torch.int8).argmax(dim=1), len(etas) - 1)
+        pick = torch.arange(len(first))
+        return LadderResult(
+            etas=etas,
+            eta=torch.where(any_ok, etas[first], torch.full_like(etas[first], math.nan)),
+            rung=torch.where(any_ok, first, torch.full_like(first, -1)),
+            converged=any_ok,
+            iterations=self.iters[pick, first],
+            f0=self.stats["f0"][pick, first],
+            f_final=self.stats["f_final"][pick, first],
+            max_dist=self.stats["max_dist"][pick, first],
+            outcome=self.outcome,
+            left_ball=self.left,
+            rung_max_dist=self.stats["max_dist"],
+            rung_iterations=self.iters,
+            history=None if self.histories is None else self.histories[:, pick, first],
+        )
