@@ -30,7 +30,12 @@ def toy_run(tmp_path_factory):
     spec = spec_for(tmp, model=MLP, epochs=3, checkpoint_every=1)
     manifest = train_run(spec, tmp / "run", progress=False)
     settings = StatsSettings(
-        sample_size=128, microbatch=16, sharpness_tol=1e-4, sharpness_max_hvp=60, one_step_draws=3
+        sample_size=128,
+        microbatch=16,
+        sharpness_tol=1e-4,
+        sharpness_max_hvp=60,
+        one_step_draws=3,
+        curvature_directions=2,
     )
     rows = [
         pd.DataFrame(
@@ -112,6 +117,11 @@ def test_gradient_statistics_match_a_per_sample_loop(toy_run):
     hessian = torch.autograd.functional.hessian(sample_loss, flat.double().float())
     top = float(torch.linalg.eigvalsh(hessian.double())[-1])
     assert row["sharpness"] == pytest.approx(top, rel=1e-3)
+    # eq. (10)'s curvature terms; the bounds of |∇L| from the squared estimate and its SE.
+    assert row["sgd_curvature"] == pytest.approx(row["mean_curvature"] + row["noise_curvature"])
+    assert row["batch_size"] == spec.batch_size and row["momentum"] == spec.momentum
+    assert row["grad_norm_sq_se"] > 0
+    assert row["grad_norm_lcb"] <= row["grad_norm"] <= row["grad_norm_ucb"]
 
 
 def test_one_step_change_by_hand(toy_run):
@@ -160,9 +170,15 @@ def test_sample_size_sweep_is_nested_and_exact_at_the_population(tmp_path):
     wide = sweep.pivot_table(index="n_samples", columns=["quantity", "estimator"], values="value")
     # m = N = 256: the unbiased estimate is the exact |∇L_S| (= the plug-in).
     assert wide.loc[256, ("grad_norm", "unbiased")] == pytest.approx(
-        wide.loc[256, ("grad_norm", "paper")]
+        wide.loc[256, ("grad_norm", "plugin")]
     )
-    assert (wide[("grad_norm", "paper")] >= wide[("grad_norm", "unbiased")] - 1e-12).all()
+    assert (wide[("grad_norm", "plugin")] >= wide[("grad_norm", "unbiased")] - 1e-12).all()
+    # The authors' |ḡ| is the plug-in on the same micro-batches; their noise is on the
+    # micro-batch scale (σ/√b), biased upward by the reference mean.
+    np.testing.assert_allclose(wide[("grad_norm", "authors")], wide[("grad_norm", "plugin")])
+    assert (wide[("noise_norm", "authors")] < wide[("noise_norm", "plugin")]).all()
+    assert set(sweep["estimator"]) == {"plugin", "unbiased", "authors"}
+    assert np.isfinite(wide[("sharpness", "authors")]).all()
 
 
 def test_stats_settings_reject_unknown_keys():

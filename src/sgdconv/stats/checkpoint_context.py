@@ -58,6 +58,8 @@ class StatsSettings:
     ``sharpness_sample_size`` draws of the sample (default all) by ``sharpness_method`` to
     relative residual ``sharpness_tol`` within ``sharpness_max_hvp`` Hessian-vector products;
     ``one_step_draws`` independent SGD steps per checkpoint for Thm. 4.3 (0: skipped);
+    ``curvature_directions`` J micro-batch gradients along which the curvature of eq. (10) is
+    taken (:mod:`sgdconv.stats.directional`; 0: skipped), with the sharpness sample's Hessian;
     ``eq3`` the last-iterate loss of eq. (3) on the epoch's minibatches (a forward pass over
     one epoch of data; NaN when off);
     ``sweep_sizes`` the sample sizes of the estimator-vs-sample-size sweep (Fig. 7), taken at
@@ -75,6 +77,7 @@ class StatsSettings:
     validation: bool = True
     val_batch: int = 500
     one_step_draws: int = 0
+    curvature_directions: int = 0
     eq3: bool = True
     seed: int = 0
     sweep_sizes: Sequence[int] = ()
@@ -85,6 +88,8 @@ class StatsSettings:
             raise ValueError(f"bn_mode must be 'train' or 'eval', got {self.bn_mode!r}")
         if self.sample_size < 2 or self.one_step_draws < 0:
             raise ValueError("sample_size must be >= 2 and one_step_draws >= 0")
+        if self.curvature_directions < 0 or self.curvature_directions == 1:
+            raise ValueError("curvature_directions must be 0 or >= 2")
 
     @classmethod
     def from_dict(cls, settings: Mapping[str, Any]) -> StatsSettings:

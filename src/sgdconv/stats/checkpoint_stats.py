@@ -62,12 +62,21 @@ def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
         "grad_norm": stats.grad_norm,
         "grad_norm_se": stats.grad_norm_se,
         "grad_norm_sq": stats.grad_norm_sq,
+        "grad_norm_sq_se": stats.grad_norm_sq_se,
+        **grad_norm_bounds(stats.grad_norm_sq, stats.grad_norm_sq_se),
         "grad_norm_plugin": stats.grad_norm_plugin,
         "noise_norm": stats.noise_norm,
         "noise_norm_se": stats.noise_norm_se,
         "noise_norm_sq": stats.noise_norm_sq,
         "n_samples": stats.n_samples,
+        # N of the population the sample estimates (inf: a data distribution; = n_samples
+        # when the sample is the whole training set)
+        "population_size": (
+            float(stats.n_samples) if stats.population_size is None else stats.population_size
+        ),
         "microbatch_size": stats.microbatch_size,
+        "batch_size": ctx.spec.batch_size,
+        "momentum": ctx.spec.momentum,
         "sharpness": math.nan,
         "sharpness_residual": math.nan,
         # residual <= sharpness_tol: False where the solver ran out of Hessian-vector products
@@ -87,9 +96,59 @@ def checkpoint_statistics(ctx: CheckpointContext) -> dict[str, Any]:
             sharpness_converged=bool(eig.residual <= s.sharpness_tol),
             sharpness_n_hvp=eig.n_hvp,
         )
+    row.update(curvature(ctx, model, sample))
     row.update(validation_metrics(ctx) if s.validation else {})
     row.update(one_step_loss_change(ctx, sample))
     return row
+
+
+def grad_norm_bounds(grad_norm_sq: float, se: float) -> dict[str, float]:
+    """``grad_norm_lcb`` / ``grad_norm_ucb``: √max(|∇L|²^ ∓ 2 SE, 0), the 2-SE bounds of |∇L|
+    from the unbiased squared estimate and its SE; a clipped estimate (|∇L|²^ < 0) keeps an
+    upper bound instead of showing 0 ± 0."""
+    if not math.isfinite(se):
+        return {"grad_norm_lcb": math.nan, "grad_norm_ucb": math.nan}
+    return {
+        "grad_norm_lcb": math.sqrt(max(grad_norm_sq - 2 * se, 0.0)),
+        "grad_norm_ucb": math.sqrt(max(grad_norm_sq + 2 * se, 0.0)),
+    }
+
+
+CURVATURE_COLUMNS = ("sgd_curvature", "mean_curvature", "noise_curvature", "noise_curvature_se")
+
+
+def curvature(ctx: CheckpointContext, model: nn.Module, sample: MicroBatches) -> dict[str, float]:
+    """The curvature terms of eq. (10) (:func:`sgdconv.stats.directional.gradient_curvature`):
+    H on the sharpness sample (its first micro-batches, at most all but the last J), the
+    J = ``curvature_directions`` micro-batch gradients from the *last* J micro-batches of the
+    sample (disjoint from H's), ḡ from the whole sample, and r = SGD batch / micro-batch. NaN
+    when J = 0."""
+    from sgdconv.stats.directional import gradient_curvature
+
+    s = ctx.settings
+    j = s.curvature_directions
+    if j == 0:
+        return dict.fromkeys(CURVATURE_COLUMNS, math.nan)
+    count = sample.count
+    if s.sharpness_sample_size:
+        count = max(1, min(sample.count, s.sharpness_sample_size // sample.size))
+    count = min(count, sample.count - j)
+    if count < 1:
+        raise ValueError(
+            f"curvature_directions {j} leave no micro-batch of the sample's {sample.count} "
+            "for the Hessian"
+        )
+    c = gradient_curvature(
+        model,
+        ctx.loss_fn,
+        hessian_batches=sample.truncated(count),
+        direction_batches=[sample[i] for i in range(sample.count - j, sample.count)],
+        mean_batches=sample,
+        microbatches_per_batch=ctx.spec.batch_size / sample.size,
+        population_size=population_size(ctx.source, sample.n_samples),
+        seed=mix_seed("curvature", s.seed),
+    )
+    return {column: getattr(c, column) for column in CURVATURE_COLUMNS}
 
 
 def last_iterate_loss(ctx: CheckpointContext) -> float:

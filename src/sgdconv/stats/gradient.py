@@ -110,6 +110,9 @@ class GradientStats:
     grad_norm_plugin: float  # |ḡ|, the paper's (Jensen-biased) estimator of App. A.2
     n_microbatches: int
     population_size: float | None
+    # Jackknife SE of the unclipped ``grad_norm_sq``: unlike ``grad_norm_se`` (0 when every
+    # replicate is clipped at 0) it says what the data can and cannot resolve near |∇L| = 0.
+    grad_norm_sq_se: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a flat dict (one row of a stats table)."""
@@ -361,7 +364,7 @@ def _finish(
     loss = loss_groups.sum() / n_batches.sum()
     grad_sq, noise_sq = _estimates(n_obs, unit, mean_sq, m2, population_size)
 
-    rep_loss, rep_grad, rep_noise = [], [], []
+    rep_loss, rep_grad, rep_noise, rep_grad_sq = [], [], [], []
     for j in range(n_groups if n_groups >= 2 else 0):  # one group: no replicate, SE = NaN
         rest = n - counts[j]
         r = counts[j] / rest
@@ -372,6 +375,7 @@ def _finish(
         grad_sq_j, noise_sq_j = _estimates(int(rest), unit, mean_sq_j, m2_j, population_size)
         rep_loss.append((loss_groups.sum() - loss_groups[j]) / (n_batches.sum() - n_batches[j]))
         rep_grad.append(_sqrt0(grad_sq_j))
+        rep_grad_sq.append(grad_sq_j)
         rep_noise.append(_sqrt0(noise_sq_j))
 
     m = n_obs * unit
@@ -399,4 +403,5 @@ def _finish(
         grad_norm_plugin=math.sqrt(mean_sq),
         n_microbatches=int(n_batches.sum()),
         population_size=None if population_size is None else float(population_size),
+        grad_norm_sq_se=se(float(grad_sq), rep_grad_sq),
     )
