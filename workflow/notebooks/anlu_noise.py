@@ -35,6 +35,7 @@ for name, stats in runs.items():
 ax_loss.set(yscale="log", xlabel="SGD step k", ylabel="F(θ_k)", title="(a) full loss F")
 ax_scatter.set(xlabel="F(θ_k)", ylabel="σ(θ_k)²", title="(b) noise² against loss")
 ax_ratio.set(yscale="log", xlabel="SGD step k", ylabel="σ² / F", title="(c) noise² / loss")
-ax_loss.legend(loc="best")
+handles, names = ax_loss.get_legend_handles_labels()
+fig.legend(handles, names, loc="outside lower center", ncols=2)  # below the panels, over no data
 fig.suptitle(f"An & Lu Assumption 4: noise² ∝ F along SGD when the net interpolates ({tier} tier)")
 save_figure(fig, png, pdf)
