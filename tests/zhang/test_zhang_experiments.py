@@ -77,3 +77,22 @@ def test_long_lr_must_be_one_of_the_lrs():
     vision["nonint"]["constant"]["long_lr"] = 0.5
     with pytest.raises(ValueError, match="long_lr"):
         vision_runs(vision, seeds=SEEDS, device="cpu", paths=PATHS)
+
+
+def test_roles_measure_what_their_artifacts_use():
+    config = tier("config")
+    runs = vision_runs(config["zhang"]["vision"], seeds=SEEDS, device="cpu", paths=PATHS)
+    step = runs["zhang_nonint_step"]["stats"]
+    assert step["one_step_draws"] == 0 and step["curvature_directions"] == 0
+    assert step.get("eq3", True) is True
+    for run in runs.values():
+        if run["role"] in ("constant", "long"):
+            assert run["stats"]["eq3"] is False and run["stats"]["sweep_sizes"] == []
+
+
+def test_sweep_sizes_must_include_the_per_checkpoint_sizes():
+    config = tier("test")
+    vision = config["zhang"]["vision"]
+    vision["nonint"]["sweep_sizes"] = [vision["nonint"]["stats"]["sample_size"] * 2, 10**6]
+    with pytest.raises(ValueError, match="sweep_sizes"):
+        vision_runs(vision, seeds=SEEDS, device="cpu", paths=PATHS)

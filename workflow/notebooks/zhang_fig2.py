@@ -1,26 +1,26 @@
 # %% [markdown]
 # # zhang_fig2: the quantities of eq. (1) with constant learning rates (Zhang et al. 2022, Fig. 2)
 # One column per constant learning rate, the last the longer run (its first epochs are the
-# regular-length run at that lr); rows: training loss, gradient norm, noise norm, sharpness.
+# regular-length run at that lr, sliced by `sgdconv.zhang.analysis.view_stats`); rows: training
+# loss, gradient norm (unbiased, 2-SE band from the squared estimate, and the plug-in |ḡ|),
+# noise norm, sharpness.
 
 # %% tags=["parameters"]
-tables = {"run0": "stats.parquet"}
+tables = {"lr0.1": "stats.parquet"}
 png = "zhang_fig2.png"
 pdf = "zhang_fig2.pdf"
 tier = "default"
-params = {"views": [{"table": "run0", "lr": 0.1, "epochs": 90, "long": False}]}
+params = {"views": [{"table": "lr0.1", "lr": 0.1, "epochs": 90, "long": False}]}
 
 # %%
 import pandas as pd
 
 from sgdconv.plotting import panel_grid, save_figure, use_style
+from sgdconv.zhang.analysis import view_stats
 
 use_style()
 views = params["views"]
-frames = {}
-for view in views:
-    stats = pd.read_parquet(tables[view["table"]]).sort_values("epoch")
-    frames[view["table"], view["epochs"]] = stats[stats["epoch"] <= view["epochs"] + 1e-9]
+frames = [view_stats(pd.read_parquet(tables[v["table"]]), v["epochs"]) for v in views]
 
 # %%
 rows = [
@@ -30,13 +30,17 @@ rows = [
     ("sharpness", "sharpness λ_max"),
 ]
 fig, axes = panel_grid(len(rows), len(views), sharey="row")
-for j, view in enumerate(views):
-    stats = frames[view["table"], view["epochs"]]
+for j, (view, stats) in enumerate(zip(views, frames, strict=True)):
     status = stats["status"].iloc[0]
     for i, (col, name) in enumerate(rows):
         ax = axes[i][j]
         ax.plot(stats["epoch"], stats[col], marker="o", ms=2)
-        if f"{col}_se" in stats:
+        if col == "grad_norm":
+            ax.fill_between(
+                stats["epoch"], stats["grad_norm_lcb"], stats["grad_norm_ucb"], alpha=0.25
+            )
+            ax.plot(stats["epoch"], stats["grad_norm_plugin"], ls="--", lw=0.8)
+        elif f"{col}_se" in stats:
             ax.fill_between(
                 stats["epoch"],
                 stats[col] - 2 * stats[f"{col}_se"],
@@ -51,5 +55,6 @@ for j, view in enumerate(views):
             ax.set_ylabel(name)
         if i == len(rows) - 1:
             ax.set_xlabel("epoch")
+axes[1][0].legend(["unbiased", "± 2 SE", "paper's plug-in |ḡ|"], loc="best")
 fig.suptitle(f"Zhang et al. Fig. 2: constant learning rates ({tier} tier)")
 save_figure(fig, png, pdf)

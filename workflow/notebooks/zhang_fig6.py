@@ -30,7 +30,14 @@ panels = [
 fig, axes = panel_grid(1, len(panels))
 for ax, (col, title, log_scale) in zip(axes[0], panels, strict=True):
     ax.plot(stats["epoch"], stats[col], marker="o", ms=2)
-    if f"{col}_se" in stats:
+    if col == "grad_norm":  # 2-SE band from the squared estimate
+        ax.fill_between(
+            stats["epoch"],
+            stats["grad_norm_lcb"].clip(lower=stats[col].min() / 10),
+            stats["grad_norm_ucb"],
+            alpha=0.25,
+        )
+    elif f"{col}_se" in stats:
         ax.fill_between(
             stats["epoch"],
             (stats[col] - 2 * stats[f"{col}_se"]).clip(lower=stats[col].min() / 10),

@@ -9,7 +9,7 @@ from sgdconv.config import ConfigError, load_schema, validate_config
 from sgdconv.provenance import config_hash
 from sgdconv.seeds import seed_for
 from sgdconv.stats.jobs import plan_jobs
-from sgdconv.train.spec import RunSpec, nearest_checkpoint, planned_checkpoint_steps
+from sgdconv.train.spec import RunSpec, planned_checkpoint_steps
 
 # --- configuration ------------------------------------------------------------------------
 # Strict schema validation before any job: unknown keys, wrong types and out-of-range values
@@ -227,14 +227,6 @@ def run_stats_files(wildcards):
         run_file(wildcards.run_id, f"stats/batch_{first}.parquet")
         for first in registered_run(wildcards.run_id)["stats_jobs"]
     ]
-
-
-def run_sweep_checkpoint(wildcards):
-    """The checkpoint of the sweep: the planned one nearest the run's `sweep_epoch` (default:
-    the last)."""
-    run = registered_run(wildcards.run_id)
-    step = nearest_checkpoint(run["steps"], run["steps_per_epoch"], run["stats"].get("sweep_epoch"))
-    return run_checkpoint(wildcards.run_id, step)
 
 
 def _run_resource(name):

@@ -4,7 +4,7 @@ sgdconv.stats.checkpoint_context and its siblings; Zhang et al. eq. (1)-(3), App
 estimate_stats            compute.checkpoints_per_job     runs/<id>/stats/batch_<first>.parquet
                           checkpoints of a run a job      (+ runs/<id>/stats/step_<k>.parquet)
 aggregate_stats           one job per run                 runs/<id>/stats.parquet
-estimator_vs_sample_size  one checkpoint of the run       runs/<id>/sample_size_sweep.parquet
+estimator_vs_sample_size  a checkpoint of the run         runs/<id>/sample_size_sweep/step_<k>.parquet
 
 The checkpoints are planned from the config (rules/training.smk) and split into the jobs of
 `estimate_stats` (sgdconv.stats.jobs.plan_jobs; a job is named by its first step), so the dry
@@ -70,11 +70,13 @@ rule estimator_vs_sample_size:
         manifest=out("runs/{run_id}/manifest.json"),
         data=lambda wildcards: registered_run(wildcards.run_id)["inputs"],
     output:
-        out("runs/{run_id}/sample_size_sweep.parquet"),
+        out("runs/{run_id}/sample_size_sweep/step_{step}.parquet"),
     log:
-        log("stats/{run_id}/sample_size_sweep.log"),
+        log("stats/{run_id}/sample_size_sweep_{step}.log"),
     benchmark:
-        out("benchmarks/stats/{run_id}/sample_size_sweep.tsv")
+        out("benchmarks/stats/{run_id}/sample_size_sweep_{step}.tsv")
+    wildcard_constraints:
+        step=r"\d+",
     conda:
         ENV
     resources:
@@ -82,7 +84,7 @@ rule estimator_vs_sample_size:
         runtime=run_stats_resource("sweep_runtime"),
         gpu=run_stats_resource("gpu"),
     params:
-        checkpoint=run_sweep_checkpoint,
+        checkpoint=lambda wildcards: run_checkpoint(wildcards.run_id, wildcards.step),
         settings=run_stats_settings,
     script:
         "../scripts/estimator_vs_sample_size.py"

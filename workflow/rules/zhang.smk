@@ -9,6 +9,7 @@
   tier) or scikit-learn's digits (offline tiers).
 """
 
+from sgdconv.train.spec import nearest_checkpoint
 from sgdconv.zhang import claims as zhang_claims
 from sgdconv.zhang import sine
 from sgdconv.zhang.experiments import constant_lr_views, vision_runs
@@ -271,10 +272,27 @@ rule zhang_fig6:
         ARTIFACTS["zhang_fig6"].targets,
 
 
+# Fig. 7's sweeps: at the checkpoint nearest sweep_epoch and at the final one.
+_SWEPT = registered_run(STEP_RUN["nonint"])
+SWEEP_STEPS = sorted(
+    {
+        nearest_checkpoint(
+            _SWEPT["steps"], _SWEPT["steps_per_epoch"], VISION["nonint"]["sweep_epoch"]
+        ),
+        max(_SWEPT["steps"]),
+    }
+)
+
 artifact(
     "zhang_fig7",
-    tables={"sweep": f"runs/{STEP_RUN['nonint']}/sample_size_sweep.parquet"},
-    params={"chosen_size": VISION["nonint"]["stats"]["sample_size"]},
+    tables={
+        f"sweep_step{k}": f"runs/{STEP_RUN['nonint']}/sample_size_sweep/step_{k}.parquet"
+        for k in SWEEP_STEPS
+    },
+    params={
+        "chosen_size": VISION["nonint"]["stats"]["sample_size"],
+        "sharpness_size": VISION["nonint"]["stats"].get("sharpness_sample_size"),
+    },
     notebook="workflow/notebooks/zhang_fig7.py",
     claims=zhang_claims.claims_fig7,
 )

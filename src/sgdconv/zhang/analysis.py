@@ -1,22 +1,30 @@
-"""Derived quantities of the vision runs (Zhang et al. Sections 2-5), as pure functions of the
-tidy tables ``runs/<id>/stats.parquet`` and ``runs/<id>/train_log.parquet``.
+"""Derived quantities of the vision runs (Zhang et al. Sections 2-3, App. A.2), as pure functions
+of the tidy tables ``runs/<id>/stats.parquet`` and ``runs/<id>/train_log.parquet``.
 
-* :func:`phase_stability`: eq. (2) at the end of each constant-lr phase vs 10% of the phase
-  earlier (Fig. 1: "within each period where the step size is held constant, the change in loss
+* :func:`epoch_losses`, :func:`phase_stability`: eq. (2) at the end of each constant-lr phase
+  (Fig. 1: "within each period where the step size is held constant, the change in loss
   converges to 0");
 * :func:`smoothness`: epoch-to-epoch changes of eq. (2) against eq. (3) (Fig. 5);
-* :func:`time_average_change`: E_{μ_n}[L(θ) − L(F(θ))] of Thm. 4.3 along a run, and
-  :func:`loglog_slope`;
-* :func:`eq10_terms`: both sides of eq. (10), |∇L|² and η · sharpness · G².
+* :func:`phase_windows`: the checkpoints of each lr phase (Fig. 1: "the gradient norm stays
+  roughly unchanged");
+* :func:`plugin_bias`: the share of the paper's plug-in |ḡ|² that is estimator bias
+  (Section 3, hypothesis 3);
+* :func:`view_stats`: the columns of Fig. 2 as slices of the runs.
+
+Thm. 4.3 is in :mod:`sgdconv.zhang.thm43`, eq. (10) in :mod:`sgdconv.zhang.eq10`; windows and
+the 2-SE rule in :mod:`sgdconv.zhang.windows`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from sgdconv.zhang.windows import Z, below_decision, final_window
 
 
 def epoch_losses(train_log: pd.DataFrame) -> pd.DataFrame:
@@ -36,141 +44,125 @@ def epoch_losses(train_log: pd.DataFrame) -> pd.DataFrame:
     return moving[["epoch", "loss_moving_avg", "lr"]].reset_index(drop=True)
 
 
-def phase_stability(
-    train_log: pd.DataFrame, phases: Sequence[tuple[int, int]], window: float = 0.1
-) -> pd.DataFrame:
-    """Relative change of eq. (2) over the last ``window`` fraction of each phase.
+PHASE_COLUMNS = [
+    "phase",
+    "start",
+    "end",
+    "lr",
+    "window",
+    "eq2_before",
+    "eq2_end",
+    "rel_change",
+    "rel_se",
+    "decision",
+]
 
-    ``phases`` are half-open epoch ranges [start, end) of constant lr. For each: eq. (2) of its
-    last epoch (end − 1) against eq. (2) of epoch end − 1 − w, w = max(1, round(window ·
-    length)) epochs; ``rel_change`` = |difference| / the earlier value. ``epoch_sd`` is the
-    standard deviation of the epoch-to-epoch differences of eq. (2) over the phase's last
-    quarter: the noise level against which the change is judged.
+
+def phase_stability(
+    train_log: pd.DataFrame,
+    phases: Sequence[tuple[int, int]],
+    fraction: float = 0.1,
+    threshold: float = 0.02,
+) -> pd.DataFrame:
+    """The change of eq. (2) over the last ``fraction`` of each constant-lr phase.
+
+    ``phases`` are half-open epoch ranges [start, end). With w = max(2, round(fraction ·
+    length)) epochs: ``eq2_end`` is the mean of eq. (2) over the phase's last w epochs and
+    ``eq2_before`` over the w epochs before them; ``rel_change`` = (end − before) / before, and
+    ``rel_se`` its standard error from the epoch-to-epoch spread within the two windows.
+    ``decision`` applies the 2-SE rule to "|change| < ``threshold``"
+    (:func:`sgdconv.zhang.windows.below_decision`).
     """
-    eq2 = epoch_losses(train_log).set_index("epoch")
+    eq2 = epoch_losses(train_log).set_index("epoch")["loss_moving_avg"]
     rows = []
     for index, (start, end) in enumerate(phases):
-        w = max(1, round(window * (end - start)))
-        last, before = end - 1, end - 1 - w
-        if before < start or last not in eq2.index or before not in eq2.index:
-            rows.append((index, start, end, math.nan, w, math.nan, math.nan, math.nan, math.nan))
+        w = max(2, round(fraction * (end - start)))
+        last = eq2.reindex(range(end - w, end)).to_numpy(dtype=float)
+        before = eq2.reindex(range(end - 2 * w, end - w)).to_numpy(dtype=float)
+        if end - 2 * w < start or not (np.isfinite(last).all() and np.isfinite(before).all()):
+            rows.append((index, start, end, math.nan, w, *[math.nan] * 4, "unresolved"))
             continue
-        value_end = float(eq2.loc[last, "loss_moving_avg"])
-        value_before = float(eq2.loc[before, "loss_moving_avg"])
-        tail = eq2.loc[max(start, end - max(2, (end - start) // 4)) : last, "loss_moving_avg"]
-        sd = float(np.diff(tail.to_numpy()).std(ddof=1)) if len(tail) > 2 else math.nan
-        rows.append(
-            (
-                index,
-                start,
-                end,
-                float(eq2.loc[last, "lr"]),
-                w,
-                value_before,
-                value_end,
-                abs(value_end - value_before) / abs(value_before),
-                sd / abs(value_before),
-            )
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "phase",
-            "start",
-            "end",
-            "lr",
-            "window",
-            "eq2_before",
-            "eq2_end",
-            "rel_change",
-            "rel_epoch_sd",
-        ],
-    )
+        level = float(before.mean())
+        change = (float(last.mean()) - level) / abs(level)
+        se = math.sqrt(last.var(ddof=1) / w + before.var(ddof=1) / w) / abs(level)
+        lr = float(train_log.loc[train_log["epoch"] == end - 1, "lr"].iloc[-1])
+        decision = below_decision(abs(change), se, threshold)
+        rows.append((index, start, end, lr, w, level, float(last.mean()), change, se, decision))
+    return pd.DataFrame(rows, columns=PHASE_COLUMNS)
 
 
 def smoothness(stats: pd.DataFrame, after_epoch: float) -> dict[str, float]:
     """Mean |change| between consecutive checkpoints of eq. (2) (``loss_moving_avg``) and of
     eq. (3) (``loss_last``), over the checkpoints after epoch ``after_epoch`` where both exist
-    (Fig. 5: the time average is smoother than the last iterate)."""
+    (Fig. 5: the time average is smoother than the last iterate), with the standard errors of
+    the two means (spread of the |changes| / √pairs) and of their ratio (delta method)."""
     rows = stats[(stats["epoch"] > after_epoch)].dropna(subset=["loss_moving_avg", "loss_last"])
     rows = rows.sort_values("epoch")
     d2 = np.abs(np.diff(rows["loss_moving_avg"].to_numpy()))
     d3 = np.abs(np.diff(rows["loss_last"].to_numpy()))
-    if len(d2) == 0:
-        return {"eq2": math.nan, "eq3": math.nan, "ratio": math.nan, "pairs": 0}
+    pairs = len(d2)
+    if pairs < 2:
+        nan = math.nan
+        return {"eq2": nan, "eq3": nan, "ratio": nan, "ratio_se": nan, "pairs": pairs}
     eq2, eq3 = float(d2.mean()), float(d3.mean())
-    return {"eq2": eq2, "eq3": eq3, "ratio": eq2 / eq3 if eq3 > 0 else math.inf, "pairs": len(d2)}
+    se2, se3 = d2.std(ddof=1) / math.sqrt(pairs), d3.std(ddof=1) / math.sqrt(pairs)
+    ratio = eq2 / eq3 if eq3 > 0 else math.inf
+    ratio_se = ratio * math.hypot(se2 / eq2, se3 / eq3) if eq2 > 0 and eq3 > 0 else math.nan
+    return {
+        "eq2": eq2,
+        "eq3": eq3,
+        "eq2_se": float(se2),
+        "eq3_se": float(se3),
+        "ratio": ratio,
+        "ratio_se": float(ratio_se),
+        "pairs": pairs,
+    }
 
 
-def time_average_change(stats: pd.DataFrame) -> pd.DataFrame:
-    """E_{μ_n}[L_S(θ) − L_S(F(θ))] of Thm. 4.3 at every checkpoint n of a run.
+def phase_windows(milestones: Sequence[float], epochs: float) -> list[tuple[float, float]]:
+    """The lr phases of a step schedule as epoch windows (lo, hi] of checkpoints: a checkpoint
+    at a milestone closes the phase before it (its iterate was trained at the old lr), and the
+    initialization (epoch 0) belongs to none."""
+    bounds = [0.0, *sorted(float(m) for m in milestones), float(epochs)]
+    return list(itertools.pairwise(bounds))
 
-    ``realized``: with F the update SGD actually took, the average telescopes to
-    (L_S(θ_0) − L_S(θ_n)) / n (L_S the loss on the run's fixed sample, column ``loss``); it
-    differs from the average over independent updates by a martingale average of order
-    n^{-1/2} (proof of Thm. B.1). ``independent``: the running mean over the checkpoints
-    0 < t <= n of the one-step change D(θ_t) = L_S(θ_t) − E_F L_S(F(θ_t)) estimated with
-    independent updates (column ``one_step_change``), i.e. μ_n subsampled at the checkpoints.
+
+def plugin_bias(stats: pd.DataFrame, horizon: float, fraction: float = 0.1) -> dict[str, float]:
+    """The share of the paper's plug-in |ḡ|² that is estimator bias at the end of a run.
+
+    For a simple random sample of m out of N, E|ḡ|² = |∇L|² + (1 − m/N) S²/m
+    (:mod:`sgdconv.stats.gradient`), so the bias is f σ²/m with f = 1 − m/N (1 for a data
+    distribution, 0 when the sample is the training set) and σ² the per-sample noise
+    (``noise_norm_sq``). Returned: the means over the final window of the bias and of |ḡ|², and
+    ``share`` = bias / |ḡ|².
     """
-    rows = stats.sort_values("step")
-    first = rows[rows["step"] == 0]
-    if first.empty:
-        raise ValueError("the stats table has no step-0 row")
-    l0 = float(first["loss"].iloc[0])
-    later = rows[rows["step"] > 0]
-    realized = (l0 - later["loss"].to_numpy()) / later["step"].to_numpy()
-    d = later["one_step_change"].to_numpy(dtype=float)
-    finite = np.isfinite(d)
-    counts = np.cumsum(finite)
-    sums = np.cumsum(np.where(finite, d, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        independent = np.where(counts > 0, sums / counts, np.nan)
-    return pd.DataFrame(
-        {
-            "n": later["step"].to_numpy(),
-            "epoch": later["epoch"].to_numpy(),
-            "realized": realized,
-            "independent": independent,
-        }
-    )
+    frame = stats.copy()
+    m = frame["n_samples"].astype(float)
+    big_n = frame["population_size"].astype(float) if "population_size" in frame else np.inf
+    f = np.where(np.isinf(big_n), 1.0, 1.0 - m / big_n)
+    frame["plugin_bias"] = f * frame["noise_norm_sq"] / m
+    frame["plugin_sq"] = frame["grad_norm_plugin"] ** 2
+    bias = final_window(frame, "plugin_bias", horizon, fraction)
+    plugin = final_window(frame, "plugin_sq", horizon, fraction)
+    share = bias.value / plugin.value if plugin.value > 0 else math.nan
+    return {
+        "share": share,
+        "bias": bias.value,
+        "plugin_sq": plugin.value,
+        "m": float(m.iloc[-1]),
+        "f": float(f[-1]),
+        "n": bias.n,
+        "lo": bias.lo,
+        "hi": bias.hi,
+    }
 
 
-def loglog_slope(n: np.ndarray, values: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope and intercept of log|values| against log n (finite, nonzero)."""
-    n, values = np.asarray(n, dtype=float), np.abs(np.asarray(values, dtype=float))
-    keep = np.isfinite(values) & (values > 0) & (n > 0)
-    if keep.sum() < 2:
-        return math.nan, math.nan
-    slope, intercept = np.polyfit(np.log(n[keep]), np.log(values[keep]), 1)
-    return float(slope), float(intercept)
+def view_stats(stats: pd.DataFrame, epochs: float) -> pd.DataFrame:
+    """A column of Fig. 2: the checkpoints of a run up to ``epochs`` (a view may be the first
+    epochs of a longer run)."""
+    return stats[stats["epoch"] <= float(epochs) + 1e-9].sort_values("step")
 
 
-def eq10_terms(stats: pd.DataFrame) -> pd.DataFrame:
-    """Both sides of eq. (10), (∇)² = η 𝓛 G², at every checkpoint.
-
-    |∇L|² is the unbiased ``grad_norm_sq``; G² = E|g|² = |∇L|² + σ²/b is the second moment of
-    a stochastic gradient of the training batch b (σ² = ``noise_norm_sq`` in per-sample units,
-    b = ``microbatch_size``); 𝓛 the sharpness; η the checkpoint's learning rate.
-    """
-    g2 = stats["grad_norm_sq"] + stats["noise_norm_sq"] / stats["microbatch_size"]
-    out = pd.DataFrame(
-        {
-            "step": stats["step"],
-            "epoch": stats["epoch"],
-            "lr": stats["lr"],
-            "grad_norm_sq": stats["grad_norm_sq"],
-            "second_moment": g2,
-            "sharpness": stats["sharpness"],
-        }
-    )
-    out["rhs"] = out["lr"] * out["sharpness"] * out["second_moment"]
-    out["ratio"] = out["grad_norm_sq"] / out["rhs"]
-    return out
-
-
-def eq10_ratio(terms: pd.DataFrame, from_fraction: float = 0.5) -> dict[str, float]:
-    """Eq. (10) "in expectation" over the run's later part (epochs >= ``from_fraction`` of
-    the last): mean |∇L|² / mean(η 𝓛 G²)."""
-    late = terms[terms["epoch"] >= from_fraction * terms["epoch"].max()]
-    lhs, rhs = float(late["grad_norm_sq"].mean()), float(late["rhs"].mean())
-    return {"lhs": lhs, "rhs": rhs, "ratio": lhs / rhs if rhs > 0 else math.nan, "n": len(late)}
+def upper_ratio(a: float, b: float, se: float) -> float:
+    """(a + Z·se) / b: a ratio at the 2-SE upper bound of its numerator."""
+    return (a + Z * se) / b if b > 0 else math.nan

@@ -117,6 +117,39 @@ def _base(vision, experiment, paths, seed, device) -> dict[str, Any]:
     }
 
 
+#: What each role's artifacts use, and so what its statistics jobs compute: the step runs feed
+#: Figs. 1, 5, 6 and 7 (eq. (3), no one-step change or curvature), the constant-lr runs Fig. 2,
+#: Thm. 4.3 and eq. (10) (the one-step change and the curvature of eq. (10), no eq. (3)).
+ROLE_STATS = {
+    "step": {"one_step_draws": 0, "curvature_directions": 0},
+    "constant": {"eq3": False},
+}
+
+
+def role_stats(stats: Mapping[str, Any], role: str) -> dict[str, Any]:
+    """The statistics settings of a run of ``role`` (``step`` or ``constant``, the long run
+    included): the experiment's ``stats`` with what the role's artifacts do not use switched
+    off (:data:`ROLE_STATS`)."""
+    return {**stats, **ROLE_STATS[role]}
+
+
+def check_sweep_sizes(exp: Mapping[str, Any]) -> None:
+    """Fig. 7's claim compares the estimates at the sizes the per-checkpoint statistics use
+    (``stats.sample_size``, ``stats.sharpness_sample_size``) with those at the largest size:
+    both must be swept sizes, below the largest."""
+    sizes = sorted(int(m) for m in exp.get("sweep_sizes", []))
+    if not sizes:
+        return
+    stats = exp["stats"]
+    for key in ("sample_size", "sharpness_sample_size"):
+        size = stats.get(key)
+        if size is not None and (int(size) not in sizes or int(size) >= sizes[-1]):
+            raise ValueError(
+                f"zhang.vision.nonint.sweep_sizes {sizes} must include stats.{key} = {size} "
+                "below its largest size (Fig. 7 tests the change from it to the largest)"
+            )
+
+
 def vision_runs(
     vision: Mapping[str, Any],
     *,
@@ -132,6 +165,7 @@ def vision_runs(
     ``paths``: the file each data set's runs depend on (``digits``, ``imagenet``, ``cifar10``).
     """
     runs: dict[str, dict[str, Any]] = {}
+    check_sweep_sizes(vision["nonint"])
     for experiment in ("nonint", "interp"):
         exp = vision[experiment]
         base = _base(vision, experiment, paths, seeds[experiment], device)
@@ -154,7 +188,7 @@ def vision_runs(
                 "checkpoint_every": float(step["checkpoint_every"]),
             },
             "stats": {
-                **stats,
+                **role_stats(stats, "step"),
                 "sweep_sizes": [int(s) for s in exp.get("sweep_sizes", [])],
                 "sweep_epoch": exp.get("sweep_epoch"),
             },
@@ -181,7 +215,7 @@ def vision_runs(
                     "schedule": {"name": "constant"},
                     "checkpoint_every": float(constant["checkpoint_every"]),
                 },
-                "stats": {**stats, "sweep_sizes": []},
+                "stats": {**role_stats(stats, "constant"), "sweep_sizes": []},
                 "experiment": experiment,
                 "role": "long" if long else "constant",
                 "lr": lr,

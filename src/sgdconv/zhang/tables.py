@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from sgdconv.zhang.analysis import eq10_terms, loglog_slope, time_average_change
+from sgdconv.zhang.eq10 import eq10_terms
+from sgdconv.zhang.thm43 import loglog_slope, slope_interval, time_average_change
 
 THM43_COLUMNS = [
     "run_id",
@@ -18,42 +19,55 @@ THM43_COLUMNS = [
     "status",
     "n",
     "epoch",
-    "realized",
+    "change",
+    "change_se",
+    "between_sd",
     "independent",
+    "independent_se",
+    "realized",
+    "slope",
+    "intercept",
+    "slope_lo",
+    "slope_hi",
+    "points",
     "slope_realized",
     "intercept_realized",
-    "slope_independent",
-    "intercept_independent",
 ]
 
 
+def _status(frame: pd.DataFrame) -> str:
+    return str(frame["status"].iloc[0]) if "status" in frame else "completed"
+
+
 def thm43_table(stats: Mapping[str, pd.DataFrame], lrs: Mapping[str, float]) -> pd.DataFrame:
-    """E_{μ_n}[L(θ) − L(F(θ))] against n for each run (Thm. 4.3), with the least-squares
-    log-log fits of |·| against n of both estimates (see
-    :func:`sgdconv.zhang.analysis.time_average_change`)."""
+    """A_n = E_{μ_n}[L(θ) − L(F(θ))] against n for each run (Thm. 4.3;
+    :func:`sgdconv.zhang.thm43.time_average_change`), with the log-log fit of |A_n| and its
+    bootstrap interval (:func:`sgdconv.zhang.thm43.slope_interval`) and the fit of the
+    telescoping reference ``realized``, repeated on every row of the run."""
     frames = []
     for run_id, frame in stats.items():
         curve = time_average_change(frame)
         curve.insert(0, "run_id", run_id)
         curve.insert(1, "lr", float(lrs[run_id]))
-        curve.insert(2, "status", frame["status"].iloc[0] if "status" in frame else "completed")
-        for column in ("realized", "independent"):
-            slope, intercept = loglog_slope(curve["n"], curve[column])
-            curve[f"slope_{column}"] = slope
-            curve[f"intercept_{column}"] = intercept
+        curve.insert(2, "status", _status(frame))
+        fit = slope_interval(curve)
+        curve["slope"], curve["intercept"] = fit.slope, fit.intercept
+        curve["slope_lo"], curve["slope_hi"], curve["points"] = fit.lo, fit.hi, fit.points
+        slope, intercept = loglog_slope(curve["n"], curve["realized"])
+        curve["slope_realized"], curve["intercept_realized"] = slope, intercept
         frames.append(curve)
     return pd.concat(frames, ignore_index=True)[THM43_COLUMNS]
 
 
 def eq10_table(stats: Mapping[str, pd.DataFrame], lrs: Mapping[str, float]) -> pd.DataFrame:
     """Both sides of eq. (10) at every checkpoint of each run
-    (:func:`sgdconv.zhang.analysis.eq10_terms`), with ``run_id``, the run's ``run_lr`` and
+    (:func:`sgdconv.zhang.eq10.eq10_terms`), with ``run_id``, the run's ``run_lr`` and
     ``status``."""
     frames = []
     for run_id, frame in stats.items():
         terms = eq10_terms(frame)
         terms.insert(0, "run_id", run_id)
         terms.insert(1, "run_lr", float(lrs[run_id]))
-        terms.insert(2, "status", frame["status"].iloc[0] if "status" in frame else "completed")
+        terms.insert(2, "status", _status(frame))
         frames.append(terms)
     return pd.concat(frames, ignore_index=True)
