@@ -5,6 +5,7 @@ script which attempt it is), including an attempt killed by its scheduler."""
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,13 @@ from types import SimpleNamespace
 import pytest
 
 from sgdconv.workflow import attempts_path, rule_logging
+
+
+@pytest.fixture(autouse=True)
+def outside_slurm(monkeypatch):
+    """As run by `snakemake --cores`, even where the tests themselves run in a SLURM job."""
+    monkeypatch.delenv("SLURM_JOB_NAME", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
 
 
 def smk_for(log: Path) -> SimpleNamespace:
@@ -26,16 +34,27 @@ def snakemake_prepares(log: Path) -> None:
     log.unlink(missing_ok=True)
 
 
-def test_one_attempt_has_a_header_and_leaves_no_sidecar(tmp_path):
+def attempts(log: Path) -> list[str]:
+    """The attempt lines of a log: '1' for a header, '1 finished' for its end."""
+    return re.findall(r"^=== attempt (\d+(?: finished)?)", log.read_text(), flags=re.MULTILINE)
+
+
+def fail(log: Path, message: str = "diverged") -> None:
+    with pytest.raises(RuntimeError), rule_logging(smk_for(log)):
+        raise RuntimeError(message)
+
+
+def test_one_attempt_has_a_header_and_an_end(tmp_path):
     log = tmp_path / "logs" / "train.log"
     with rule_logging(smk_for(log)) as logger:
         logger.info("training")
         print("progress 50%", file=sys.stderr)
     lines = log.read_text().splitlines()
-    assert lines[0].startswith("=== attempt 1 (") and lines[0].endswith(") ===")
+    assert re.fullmatch(r"=== attempt 1 \(\d{4}-\d\d-\d\dT[\d:]+[+-][\d:]+, .+\) ===", lines[0])
     assert "training" in lines[1]
     assert lines[2] == "progress 50%"
-    assert not Path(attempts_path(log)).exists()
+    assert lines[3] == "=== attempt 1 finished ==="
+    assert Path(attempts_path(log)).read_text() == log.read_text()
 
 
 def test_a_failed_then_retried_job_keeps_both_attempts(tmp_path):
@@ -43,16 +62,14 @@ def test_a_failed_then_retried_job_keeps_both_attempts(tmp_path):
     with pytest.raises(RuntimeError), rule_logging(smk_for(log)) as logger:
         logger.info("first try")
         raise RuntimeError("out of memory")
-    assert Path(attempts_path(log)).exists()
     snakemake_prepares(log)
     with rule_logging(smk_for(log)) as logger:
         logger.info("second try")
     text = log.read_text()
     order = ["=== attempt 1 (", "first try", "RuntimeError: out of memory"]
-    order += ["=== attempt 2 (", "second try"]
+    order += ["=== attempt 2 (", "second try", "=== attempt 2 finished ==="]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions), text
-    assert not Path(attempts_path(log)).exists()
 
 
 def test_an_attempt_killed_by_the_scheduler_survives_in_the_retry_log(tmp_path):
@@ -87,22 +104,38 @@ def test_an_attempt_killed_by_the_scheduler_survives_in_the_retry_log(tmp_path):
 def test_after_a_success_the_next_run_of_the_job_starts_at_attempt_1(tmp_path):
     log = tmp_path / "train.log"
     for _ in range(2):
-        with pytest.raises(RuntimeError), rule_logging(smk_for(log)):
-            raise RuntimeError("diverged")
+        fail(log)
         snakemake_prepares(log)
     with rule_logging(smk_for(log)):
         pass
-    assert [line[:13] for line in log.read_text().splitlines() if line.startswith("===")] == [
-        "=== attempt 1",
-        "=== attempt 2",
-        "=== attempt 3",
-    ]
+    assert attempts(log) == ["1", "2", "3", "3 finished"]
     snakemake_prepares(log)  # e.g. --forcerun: a new run of a job that succeeded
     with rule_logging(smk_for(log)) as logger:
         logger.info("new run")
-    text = log.read_text()
-    assert "diverged" not in text and "new run" in text
-    assert text.count("=== attempt") == 1
+    assert attempts(log) == ["1", "1 finished"]
+    assert "diverged" not in log.read_text()
+
+
+def test_in_a_slurm_run_a_job_cancelled_after_its_script_keeps_that_attempt(tmp_path, monkeypatch):
+    """scancel (or a time limit) while Snakemake checks the outputs: the script finished, the
+    job failed, and the same run retries it. A later run of the job starts afresh."""
+    log = tmp_path / "train.log"
+    monkeypatch.setenv("SLURM_JOB_NAME", "run-a")
+    monkeypatch.setenv("SLURM_JOB_ID", "351")
+    with rule_logging(smk_for(log)) as logger:
+        logger.info("trained")
+    assert log.read_text().splitlines()[0].endswith(", SLURM job 351) ===")
+    snakemake_prepares(log)
+    monkeypatch.setenv("SLURM_JOB_ID", "368")
+    with rule_logging(smk_for(log)):
+        pass
+    assert attempts(log) == ["1", "1 finished", "2", "2 finished"]
+    assert "=== attempt 1 finished in SLURM run run-a ===" in log.read_text()
+    snakemake_prepares(log)
+    monkeypatch.setenv("SLURM_JOB_NAME", "run-b")
+    with rule_logging(smk_for(log)):
+        pass
+    assert attempts(log) == ["1", "1 finished"]
 
 
 def test_handlers_and_stderr_are_restored(tmp_path):

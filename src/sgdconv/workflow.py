@@ -21,12 +21,16 @@ import pandas as pd
 def rule_logging(smk: Any) -> Iterator[logging.Logger]:
     """Send logging, warnings and stderr (tqdm progress bars) to the rule's log file.
 
-    Each attempt of the job starts with a line ``=== attempt N (time, host) ===``, and the log of
-    a retried job (Snakemake's ``retries``, or a re-run after a killed or failed job) keeps every
-    attempt since the job last succeeded. Snakemake deletes a job's log before each attempt (and
-    does not tell a script which attempt it is), so every line is also written, as it happens, to
-    a hidden sidecar (``.<log name>.attempts``), from which the next attempt restores the earlier
-    ones and counts them; the sidecar is removed once the job succeeds.
+    Each attempt of the job starts with ``=== attempt N (time, host[, SLURM job id]) ===`` and,
+    when its script completes, ends with ``=== attempt N finished ===``. The log of a retried job
+    (Snakemake's ``retries``, or a re-run after a killed or failed job) keeps every attempt since
+    the job last succeeded. Snakemake deletes a job's log before each attempt and does not tell
+    a script which attempt it is, so every line is also written, as it happens, to a hidden
+    sidecar (``.<log name>.attempts``), from which the next attempt restores the earlier ones
+    and counts them: all of them after an attempt that did not finish (an exception, or killed
+    by its scheduler); after one that finished, only when in the same SLURM run (its job failed
+    after the script, e.g. cancelled while Snakemake checked its outputs), else none (a new run
+    of the job).
     Exceptions are logged with their traceback before they propagate, so the log explains
     a failed job. Also fixes PyTorch's intra-op threads to ``config.compute.torch_threads``.
     """
@@ -62,15 +66,14 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
         sys.stderr = old_stderr
         root.removeHandler(handler)
         if stream is not None:
+            if succeeded:
+                run = os.environ.get("SLURM_JOB_NAME")
+                stream.write(f"=== attempt {stream.attempt} finished{_in_run(run)} ===\n")
             stream.close()
-            if succeeded and log_path:
-                # The log now holds every attempt; a later run of the job starts afresh.
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(attempts_path(log_path))
 
 
 def attempts_path(log_path: str | os.PathLike[str]) -> str:
-    """The sidecar that keeps a job's earlier attempts across Snakemake's deletion of its log."""
+    """The sidecar that mirrors a job's log, so that its attempts survive Snakemake deleting it."""
     folder, name = os.path.split(os.fspath(log_path))
     return os.path.join(folder, f".{name}.attempts")
 
@@ -78,9 +81,10 @@ def attempts_path(log_path: str | os.PathLike[str]) -> str:
 class _Tee(io.TextIOBase):
     """A line-buffered text stream that writes to several files (the log and its sidecar)."""
 
-    def __init__(self, *files: IO[str]) -> None:
+    def __init__(self, *files: IO[str], attempt: int = 1) -> None:
         super().__init__()
         self._files = files
+        self.attempt = attempt
 
     def writable(self) -> bool:
         return True
@@ -111,32 +115,41 @@ class _Tee(io.TextIOBase):
 
 
 def _open_attempt_log(log_path: str) -> _Tee:
-    """Open the log of the job's next attempt: the earlier ones restored, then its header.
-
-    A job killed by its scheduler (no chance to clean up) has written every line to both files.
-    """
+    """Open the log of the job's next attempt: the earlier ones restored, then its header."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     sidecar = attempts_path(log_path)
     earlier = ""
     if os.path.exists(sidecar):
         with open(sidecar) as file:
             earlier = file.read()
+    finished = _FINISHED.search(earlier.rstrip("\n").rpartition("\n")[2])
+    if finished and (
+        finished["run"] is None or finished["run"] != os.environ.get("SLURM_JOB_NAME")
+    ):
+        earlier = ""  # the job's last attempt succeeded: this is a new run of it
     if earlier and not earlier.endswith("\n"):
         # An attempt killed mid-line (e.g. a progress bar): start the header on its own line.
         earlier += "\n"
+    attempt = 1 + len(_HEADER.findall(earlier))
     log = open(log_path, "w", buffering=1)
     log.write(earlier)
     history = open(sidecar, "w", buffering=1)
     history.write(earlier)
-    stream = _Tee(log, history)
-    attempt = 1 + len(_ATTEMPT_HEADER.findall(earlier))
+    stream = _Tee(log, history, attempt=attempt)
     when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    stream.write(f"=== attempt {attempt} ({when}, {socket.gethostname()}) ===\n")
+    job = os.environ.get("SLURM_JOB_ID")
+    where = f"{socket.gethostname()}, SLURM job {job}" if job else socket.gethostname()
+    stream.write(f"=== attempt {attempt} ({when}, {where}) ===\n")
     stream.flush()
     return stream
 
 
-_ATTEMPT_HEADER = re.compile(r"^=== attempt \d+ \(", flags=re.MULTILINE)
+def _in_run(run: str | None) -> str:
+    return f" in SLURM run {run}" if run else ""
+
+
+_HEADER = re.compile(r"^=== attempt \d+ \(", flags=re.MULTILINE)
+_FINISHED = re.compile(r"^=== attempt \d+ finished(?: in SLURM run (?P<run>\S+))? ===$")
 
 
 def _config_threads(smk: Any) -> int | None:
