@@ -222,15 +222,20 @@ def vision_runs(
                 "epochs": epochs,
             }
     for run in runs.values():
-        exp = vision[run["experiment"]]
-        resources = dict(exp["train_resources"])
-        if run["role"] == "long":  # the long run's time request scales with its epochs
-            resources["runtime"] = resources["runtime"] * run["epochs"] // exp["constant"]["epochs"]
-        run["resources"] = resources
-        run["stats_resources"] = dict(exp["stats_resources"])
-        run["num_train"] = num_train(vision, run["experiment"])
-        run["inputs"] = [paths[exp["dataset"]]]
+        _add_resources(run, vision, paths)
     return runs
+
+
+def _add_resources(run: dict[str, Any], vision: Mapping[str, Any], paths: Mapping[str, str]):
+    """What the workflow's run registry needs beside the spec: resources, data size, inputs."""
+    exp = vision[run["experiment"]]
+    resources = dict(exp["train_resources"])
+    if run["role"] == "long":  # the long run's time request scales with its epochs
+        resources["runtime"] = resources["runtime"] * run["epochs"] // exp["constant"]["epochs"]
+    run["resources"] = resources
+    run["stats_resources"] = dict(exp["stats_resources"])
+    run["num_train"] = num_train(vision, run["experiment"])
+    run["inputs"] = [paths[exp["dataset"]]]
 
 
 def constant_lr_views(vision: Mapping[str, Any]) -> list[dict[str, Any]]:
