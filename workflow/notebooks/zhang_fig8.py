@@ -15,6 +15,7 @@ params = {"chosen_tokens": 900000, "sharpness_tokens": 90000}
 
 # %%
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from sgdconv.plotting import panel_grid, save_figure, use_style
 
@@ -30,6 +31,8 @@ panels = [
     ("sharpness", "sharpness λ_max"),
 ]
 labels = {"plugin": "plug-in", "unbiased": "unbiased", "authors": "authors' estimator"}
+colors = {"plugin": "C1", "unbiased": "C2", "authors": "C0"}
+kilo = FuncFormatter(lambda v, _: f"{v / 1000:g}k")
 fig, axes = panel_grid(len(sweeps), len(panels))
 for i, sweep in enumerate(sweeps):
     step = int(sweep["step"].iloc[0]) if len(sweep) else -1
@@ -45,10 +48,14 @@ for i, sweep in enumerate(sweeps):
                 ms=3,
                 capsize=2,
                 label=labels[estimator],
+                color=colors[estimator],
             )
         chosen = params["sharpness_tokens" if quantity == "sharpness" else "chosen_tokens"]
         ax.axvline(chosen, color="grey", lw=0.6, ls=":")
         ax.set(xscale="log", title=f"{title}, step {step}")
+        ax.set_xticks(sorted(sweep.loc[sweep["quantity"] == quantity, "n_tokens"].unique()))
+        ax.xaxis.set_major_formatter(kilo)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("tokens" if i == len(sweeps) - 1 else "")
         if j in (1, 3):
             ax.legend(loc="best", fontsize="x-small")
