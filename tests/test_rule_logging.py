@@ -14,14 +14,23 @@ from types import SimpleNamespace
 
 import pytest
 
+from sgdconv import workflow
 from sgdconv.workflow import attempts_path, rule_logging
+
+SLURM_RUN = workflow._slurm_run  # before the fixture below replaces it
 
 
 @pytest.fixture(autouse=True)
 def outside_slurm(monkeypatch):
     """As run by `snakemake --cores`, even where the tests themselves run in a SLURM job."""
-    monkeypatch.delenv("SLURM_JOB_NAME", raising=False)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setattr(workflow, "_slurm_run", lambda: None)
+
+
+def in_slurm_job(monkeypatch, run: str, job: str) -> None:
+    """Inside job ``job`` of the SLURM run ``run`` (the name squeue reports for the job)."""
+    monkeypatch.setenv("SLURM_JOB_ID", job)
+    monkeypatch.setattr(workflow, "_slurm_run", lambda: run)
 
 
 def smk_for(log: Path) -> SimpleNamespace:
@@ -120,22 +129,41 @@ def test_in_a_slurm_run_a_job_cancelled_after_its_script_keeps_that_attempt(tmp_
     """scancel (or a time limit) while Snakemake checks the outputs: the script finished, the
     job failed, and the same run retries it. A later run of the job starts afresh."""
     log = tmp_path / "train.log"
-    monkeypatch.setenv("SLURM_JOB_NAME", "run-a")
-    monkeypatch.setenv("SLURM_JOB_ID", "351")
+    in_slurm_job(monkeypatch, "run-a", "351")
     with rule_logging(smk_for(log)) as logger:
         logger.info("trained")
     assert log.read_text().splitlines()[0].endswith(", SLURM job 351) ===")
     snakemake_prepares(log)
-    monkeypatch.setenv("SLURM_JOB_ID", "368")
+    in_slurm_job(monkeypatch, "run-a", "368")
     with rule_logging(smk_for(log)):
         pass
     assert attempts(log) == ["1", "1 finished", "2", "2 finished"]
     assert "=== attempt 1 finished in SLURM run run-a ===" in log.read_text()
     snakemake_prepares(log)
-    monkeypatch.setenv("SLURM_JOB_NAME", "run-b")
+    in_slurm_job(monkeypatch, "run-b", "402")
     with rule_logging(smk_for(log)):
         pass
     assert attempts(log) == ["1", "1 finished"]
+
+
+def test_the_slurm_run_is_the_job_name_squeue_reports(monkeypatch):
+    """Inside the job step SLURM_JOB_NAME is srun's ("python"), not the run's ID: ask squeue."""
+    slurm_run = SLURM_RUN.__wrapped__  # without the cache
+    assert slurm_run() is None  # outside SLURM
+    monkeypatch.setenv("SLURM_JOB_ID", "12345")
+    monkeypatch.setenv("SLURM_JOB_NAME", "python")
+    replies = {"12345": "0791f209-4163-454d\n"}
+
+    def squeue(command, **kwargs):
+        job = command[command.index("--jobs") + 1]
+        if job in replies:
+            return subprocess.CompletedProcess(command, 0, replies[job], "")
+        return subprocess.CompletedProcess(command, 1, "", "Invalid job id specified")
+
+    monkeypatch.setattr(workflow.subprocess, "run", squeue)
+    assert slurm_run() == "0791f209-4163-454d"
+    monkeypatch.setenv("SLURM_JOB_ID", "999")  # e.g. squeue no longer knows it
+    assert slurm_run() is None
 
 
 def test_handlers_and_stderr_are_restored(tmp_path):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import io
 import logging
 import os
 import re
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
@@ -67,7 +69,7 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
         root.removeHandler(handler)
         if stream is not None:
             if succeeded:
-                run = os.environ.get("SLURM_JOB_NAME")
+                run = _slurm_run()
                 stream.write(f"=== attempt {stream.attempt} finished{_in_run(run)} ===\n")
             stream.close()
 
@@ -123,9 +125,7 @@ def _open_attempt_log(log_path: str) -> _Tee:
         with open(sidecar) as file:
             earlier = file.read()
     finished = _FINISHED.search(earlier.rstrip("\n").rpartition("\n")[2])
-    if finished and (
-        finished["run"] is None or finished["run"] != os.environ.get("SLURM_JOB_NAME")
-    ):
+    if finished and (finished["run"] is None or finished["run"] != _slurm_run()):
         earlier = ""  # the job's last attempt succeeded: this is a new run of it
     if earlier and not earlier.endswith("\n"):
         # An attempt killed mid-line (e.g. a progress bar): start the header on its own line.
@@ -146,6 +146,26 @@ def _open_attempt_log(log_path: str) -> _Tee:
 
 def _in_run(run: str | None) -> str:
     return f" in SLURM run {run}" if run else ""
+
+
+@functools.cache
+def _slurm_run() -> str | None:
+    """The name of this SLURM job: Snakemake's SLURM executor names every job of a run by the run's
+    ID (inside the job step SLURM_JOB_NAME is srun's, so ask squeue). None outside SLURM."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    try:
+        result = subprocess.run(
+            ["squeue", "--noheader", "--jobs", job, "--format", "%j"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name = result.stdout.strip()
+    return name if result.returncode == 0 and name and " " not in name else None
 
 
 _HEADER = re.compile(r"^=== attempt \d+ \(", flags=re.MULTILINE)
