@@ -178,6 +178,8 @@ def test_sample_size_sweep_is_nested_and_exact_at_the_population(tmp_path):
     np.testing.assert_allclose(wide[("grad_norm", "authors")], wide[("grad_norm", "plugin")])
     assert (wide[("noise_norm", "authors")] < wide[("noise_norm", "plugin")]).all()
     assert set(sweep["estimator"]) == {"plugin", "unbiased", "authors"}
+    se = sweep.pivot_table(index="n_samples", columns=["quantity", "estimator"], values="se")
+    np.testing.assert_allclose(se[("grad_norm", "authors")], se[("grad_norm", "plugin")])
     assert np.isfinite(wide[("sharpness", "authors")]).all()
 
 

@@ -32,7 +32,7 @@ ax.set(title="validation accuracy", ylabel="top-1 accuracy")
 ax = axes[1]
 ax.plot(trained["epoch"], trained["loss_moving_avg"], lw=0.8, label="moving average, eq. (2)")
 ax.plot(stats["epoch"], stats["loss"], marker="o", ms=2, label="L_S on the sample, eq. (1)")
-ax.set(title="training loss", ylabel="loss", yscale="log")
+ax.set(title="training loss", ylabel="loss")
 ax.legend(loc="upper right")
 ax = axes[2]
 ax.plot(stats["epoch"], stats["grad_norm"], marker="o", ms=2, label="unbiased estimate")

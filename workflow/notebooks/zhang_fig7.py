@@ -33,6 +33,7 @@ quantities = [
     ("sharpness", "sharpness λ_max"),
 ]
 labels = {"plugin": "plug-in", "unbiased": "unbiased", "authors": "authors' scripts"}
+styles = {"plugin": ("-", "o"), "unbiased": ("--", "s"), "authors": (":", "^")}
 fig, axes = panel_grid(len(sweeps), len(quantities))
 for i, sweep in enumerate(sweeps):
     for ax, (quantity, title) in zip(axes[i], quantities, strict=True):
@@ -42,7 +43,8 @@ for i, sweep in enumerate(sweeps):
                 group["n_samples"],
                 group["value"],
                 yerr=2 * group["se"].fillna(0),
-                marker="o",
+                ls=styles[estimator][0],
+                marker=styles[estimator][1],
                 ms=3,
                 capsize=2,
                 label=labels[estimator],
@@ -51,7 +53,8 @@ for i, sweep in enumerate(sweeps):
         if quantity == "sharpness" and params.get("sharpness_size"):
             size = params["sharpness_size"]
         ax.axvline(size, color="grey", lw=0.6, ls=":", label="size per checkpoint")
-        ax.set(title=f"{title}, epoch {sweep['epoch'].iloc[0]:g}", xscale="log", yscale="log")
+        scale = "log" if quantity == "noise_norm" else "linear"  # two scales: σ and σ/√b
+        ax.set(title=f"{title}, epoch {sweep['epoch'].iloc[0]:g}", xscale="log", yscale=scale)
         if i == len(sweeps) - 1:
             ax.set_xlabel("sample size m")
     axes[i][1].legend(loc="best")

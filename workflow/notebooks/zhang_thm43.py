@@ -63,14 +63,9 @@ left.set(
     ylabel="|A_n|",
     title="time average under independent steps",
 )
-left.legend(loc="lower left", fontsize="small")
+left.legend(loc="best", fontsize="x-small")
 right.axhline(0.0, color="grey", lw=0.6)
-right.set(
-    xlabel="epoch",
-    ylabel="L(θ) − E L(F(θ))",
-    title="one-step change at the checkpoints",
-    yscale="symlog",
-)
-right.legend(loc="best")
+right.set(xlabel="epoch", ylabel="L(θ) − E L(F(θ))", title="one-step change at the checkpoints")
+right.legend(loc="best", fontsize="x-small")
 fig.suptitle(f"Zhang et al. Thm. 4.3: the time-averaged loss change ({tier} tier)")
 save_figure(fig, png, pdf)

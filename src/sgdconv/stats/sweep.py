@@ -37,7 +37,8 @@ def sample_size_sweep(ctx: CheckpointContext, sizes: Sequence[int]) -> pd.DataFr
       micro-batches, the minibatch-scale noise √((1/K) Σ_j |g_j − ḡ'|²) with ḡ' from K
       micro-batches of a second, independent sample, and 10 power iterations for sharpness.
 
-    Long format: ``n_samples, quantity, estimator, value, se`` (se: jackknife, NaN where none).
+    Long format: ``n_samples, quantity, estimator, value, se`` (se: jackknife, NaN for the
+    sharpness; the authors' rows take the plug-in's, see :func:`_authors_rows`).
     """
     from sgdconv.stats import estimate_gradient_stats
     from sgdconv.stats.authors import authors_gradient_stats, authors_sharpness
@@ -55,12 +56,10 @@ def sample_size_sweep(ctx: CheckpointContext, sizes: Sequence[int]) -> pd.DataFr
     rows = []
     for count in counts:
         batches = full.truncated(count)
-        rows += _plugin_and_unbiased(ctx, model, batches, estimate_gradient_stats)
-        a, n = authors[count], batches.n_samples
-        rows += [
-            (n, "grad_norm", "authors", a.grad_norm, math.nan),
-            (n, "noise_norm", "authors", a.noise_norm, math.nan),
-        ]
+        n = batches.n_samples
+        plugin = _plugin_and_unbiased(ctx, model, batches, estimate_gradient_stats)
+        rows += plugin
+        rows += _authors_rows(authors[count], plugin)
         if s.sharpness:
             eig = sharpness(ctx, model, batches)
             value = authors_sharpness(
@@ -77,6 +76,20 @@ def sample_size_sweep(ctx: CheckpointContext, sizes: Sequence[int]) -> pd.DataFr
         logger.info("sample size %d done", n)
     frame = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
     return frame.astype({"n_samples": "int64"})
+
+
+def _authors_rows(a, plugin: list[tuple]) -> list[tuple]:
+    """The authors' |ḡ| and noise at one size. Their |ḡ| is the plug-in |ḡ| of the same
+    micro-batches, so it takes the plug-in's jackknife SE; their noise takes the relative SE of
+    the plug-in σ (the same spread of micro-batch gradients, against another centre)."""
+    by_key = {(q, e): (v, se) for _, q, e, v, se in plugin}
+    n = plugin[0][0]
+    sigma, sigma_se = by_key["noise_norm", "plugin"]
+    relative = sigma_se / sigma if sigma > 0 else math.nan
+    return [
+        (n, "grad_norm", "authors", a.grad_norm, by_key["grad_norm", "plugin"][1]),
+        (n, "noise_norm", "authors", a.noise_norm, a.noise_norm * relative),
+    ]
 
 
 def _plugin_and_unbiased(ctx, model, batches, estimate) -> list[tuple]:

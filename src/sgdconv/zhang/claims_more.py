@@ -56,7 +56,8 @@ def convergence_table(sweep: pd.DataFrame, chosen: int, sharpness_size: int) -> 
 def claims_fig7(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -> list[Claim]:
     """``tables``: the sweeps (every table whose name starts with ``sweep``: the sweep
     checkpoint and the final one); ``params``: ``chosen_size`` and ``sharpness_size`` (the
-    per-checkpoint sample sizes)."""
+    per-checkpoint sample sizes). The sharpness has no standard error: its change is taken as
+    exact, as the note says."""
     sweep = pd.concat([t for name, t in tables.items() if name.startswith("sweep")])
     chosen = int(params["chosen_size"])
     table = convergence_table(sweep, chosen, int(params.get("sharpness_size") or chosen))
@@ -83,7 +84,7 @@ def claims_fig7(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
             float(upper.max(skipna=False)) if len(table) else math.nan,
             "<",
             CONVERGE,
-            note=join(status_note(sweep), why, "all: " + _list(table)),
+            note=join(status_note(sweep), why, "all (the sharpness has no SE): " + _list(table)),
         )
     ]
 
