@@ -268,12 +268,16 @@ def _monotone(views, column: str, name: str, claim_id: str) -> Claim:
             stats, column, float(view["epochs"]), FINAL, se_column=se_column
         )
     lrs = sorted(finals)
-    bounds, decisions = [], []
+    bounds, decisions, pairs = [], [], []
     for small, large in itertools.pairwise(lrs):
         a, b = finals[small], finals[large]
         se = diff_se(a.se, b.se)
         bounds.append(upper_ratio(b.value, a.value, se))
         decisions.append(order_decision(a.value - b.value, se))
+        pairs.append(
+            f"lr {small:g} minus lr {large:g}: {a.value - b.value:+.3g} ± {se:.2g} "
+            f"({decisions[-1]})"
+        )
     decision = combine(decisions)
     why = verdict(
         decision,
@@ -295,6 +299,7 @@ def _monotone(views, column: str, name: str, claim_id: str) -> Claim:
         note=join(
             "a run diverged" if bad else "",
             why,
+            "; ".join(pairs),
             "final: " + "; ".join(f"lr {lr:g}: {finals[lr].describe()}" for lr in lrs),
         ),
     )
@@ -308,6 +313,11 @@ def claims_fig5(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
     stats = tables["stats"]
     first = float(params["first_milestone"])
     s = smoothness(stats, first)
+    bounds = sorted(float(m) for m in params.get("milestones", [first]))
+    per_phase = [
+        (lo, hi, smoothness(stats[stats["epoch"] <= hi], lo))
+        for lo, hi in itertools.pairwise([*bounds, float(stats["epoch"].max())])
+    ]
     upper = s["ratio"] + Z * s["ratio_se"]
     decision = below_decision(s["ratio"], s["ratio_se"], SMOOTHER + 1e-12)
     why = verdict(
@@ -333,6 +343,11 @@ def claims_fig5(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) -
                 why,
                 f"ratio {s['ratio']:.3g} ± {s['ratio_se']:.2g} over {s['pairs']} checkpoint "
                 f"pairs; mean |Δ| eq. (2) {s['eq2']:.4g}, eq. (3) {s['eq3']:.4g}",
+                "by phase: "
+                + "; ".join(
+                    f"epochs {lo:g}-{hi:g}: eq. (2) {p['eq2']:.3g}, eq. (3) {p['eq3']:.3g}"
+                    for lo, hi, p in per_phase
+                ),
             ),
         )
     ]
