@@ -130,6 +130,33 @@ def random_ball_points(
     return theta0 + radius * z
 
 
+def _candidate_pool(
+    loss: BatchedLoss,
+    theta0: Tensor,
+    r: float,
+    ratio0: Tensor,
+    *,
+    n_random: int,
+    batch_size: int,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The centre and ``n_random`` random points of B(θ0, r) (half inside, half on the sphere)
+    with their ratios |∇F|²/F and stage labels (0: centre, 1: random)."""
+    points = [theta0.unsqueeze(0)]
+    ratios = [ratio0]
+    stages = [torch.zeros(1, dtype=torch.long)]
+    n_ball = n_random // 2
+    for count, on_sphere in ((n_ball, False), (n_random - n_ball, True)):
+        for start in range(0, count, batch_size):
+            chunk = random_ball_points(
+                theta0, r, min(batch_size, count - start), on_sphere=on_sphere, generator=generator
+            )
+            points.append(chunk)
+            ratios.append(lojasiewicz_ratio(loss, chunk)[0])
+            stages.append(torch.ones(len(chunk), dtype=torch.long))
+    return torch.cat(points), torch.cat(ratios), torch.cat(stages)
+
+
 def search_alpha(
     loss: BatchedLoss,
     theta0: Tensor,
@@ -188,24 +215,10 @@ def search_alpha(
 
     ratio0, f0 = lojasiewicz_ratio(loss, center)
     f0_value = float(f0[0])
-    n_evals = 1
-    # Candidates: (ratio, point, stage) pooled over the centre and the random points.
-    points = [center]
-    ratios = [ratio0]
-    stages = [torch.zeros(1, dtype=torch.long)]
-    n_ball = n_random // 2
-    for count, on_sphere in ((n_ball, False), (n_random - n_ball, True)):
-        for start in range(0, count, batch_size):
-            chunk = random_ball_points(
-                theta0, r, min(batch_size, count - start), on_sphere=on_sphere, generator=generator
-            )
-            points.append(chunk)
-            ratios.append(lojasiewicz_ratio(loss, chunk)[0])
-            stages.append(torch.ones(len(chunk), dtype=torch.long))
-            n_evals += len(chunk)
-    pool = torch.cat(points)
-    pool_ratio = torch.cat(ratios)
-    pool_stage = torch.cat(stages)
+    pool, pool_ratio, pool_stage = _candidate_pool(
+        loss, theta0, r, ratio0, n_random=n_random, batch_size=batch_size, generator=generator
+    )
+    n_evals = len(pool)
 
     best = int(torch.argmin(pool_ratio))
     best_ratio, best_theta, best_stage = float(pool_ratio[best]), pool[best], int(pool_stage[best])
