@@ -119,8 +119,10 @@ def test_a_killed_batch_job_recomputes_only_what_it_had_not_written(tmp_path):
     for name, mtime in written.items():
         assert (stats / name).stat().st_mtime_ns == mtime, name
     log = (workdir / "results" / "batched" / "logs" / "stats" / RUN / "batch_0.log").read_text()
-    attempts = log.split("=== attempt ")
-    assert len(attempts) == 3, log  # the killed attempt and the re-run
+    # one header per attempt ("=== attempt N (time, host) ==="; a finished attempt also ends
+    # with "=== attempt N finished ==="): the killed attempt and the re-run
+    attempts = re.split(r"^=== attempt \d+ \(.*$", log, flags=re.M)
+    assert len(attempts) == 3, log
     reused = sorted(int(s) for s in re.findall(r"step (\d+): reusing", attempts[2]))
     assert reused == sorted(int(re.search(r"\d+", n).group()) for n in written)
     # ... and every table is identical to one job per checkpoint.
