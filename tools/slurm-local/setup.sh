@@ -33,7 +33,11 @@ install -d -o munge -g munge -m 0711 /var/lib/munge
 install -d -o munge -g munge -m 0755 /run/munge
 if [[ ! -s /etc/munge/munge.key ]]; then
     log "creating the munge key"
-    mungekey --create --keyfile=/etc/munge/munge.key
+    if command -v mungekey >/dev/null; then
+        mungekey --create --keyfile=/etc/munge/munge.key
+    else  # munge < 0.5.14
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+    fi
 fi
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
