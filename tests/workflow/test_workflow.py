@@ -104,7 +104,6 @@ UNRESOLVED_AT_TEST_SIZE = {
     "zhang_smaller_lr_larger_noise": "8 epochs: the weight norm has not balanced the decay",
     "zhang_smaller_lr_larger_sharpness": "8 epochs: the weight norm has not balanced the decay",
     "zhang_moving_average_smoother": "three checkpoint pairs after the first phase",
-    "zhang_grad_norm_vanishes_when_interpolating": "two checkpoints in the final window",
     "zhang_estimators_converge": "samples of 256 to 1024 draws",
     "zhang_time_average_rate": "three checkpoints per run to fit the slope on",
 }
