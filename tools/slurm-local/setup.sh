@@ -77,8 +77,10 @@ if [[ $changed -eq 1 ]] && { running /run/slurmctld.pid || running /run/slurmd.p
 fi
 if ! running /run/slurmctld.pid; then
     log "starting slurmctld"
-    # Without -D the daemon forks into the background and writes its pid file.
-    slurmctld
+    # Without -D the daemon forks into the background and writes its pid file. -c: a fresh
+    # start discards the jobs of an earlier session (their Snakemake parents are gone), so a
+    # test run finds the node free.
+    slurmctld -c
 fi
 if ! running /run/slurmd.pid; then
     log "starting slurmd"
