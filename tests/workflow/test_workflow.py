@@ -29,13 +29,30 @@ def test_lint_has_no_warnings():
     assert "Lints for" not in text, text
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "workflow/profiles/slurm"]])
-def test_paper_tier_dry_run_builds_the_dag(profile):
+@pytest.fixture(scope="module")
+def paper_dry_run() -> str:
+    """The paper tier's dry run with every job printed; --cores above any job's threads, so
+    that Snakemake prints them uncapped."""
+    result = run_snakemake(ROOT, "-n", "--cores", "1024", "--configfile", "config/paper.yaml")
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    return text
+
+
+def paper_slurm_dry_run() -> str:
     result = run_snakemake(
-        ROOT, *profile, "-n", "--configfile", "config/paper.yaml", "--quiet", "rules"
+        ROOT,
+        *["--profile", "workflow/profiles/slurm"],
+        *["-n", "--configfile", "config/paper.yaml", "--quiet", "rules"],
     )
     text = result.stdout + result.stderr
-    assert result.returncode == 0, text
+    assert result.returncode == 0, text[-3000:]
+    return text
+
+
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_paper_tier_dry_run_builds_the_dag(profile, request):
+    text = request.getfixturevalue("paper_dry_run") if profile == "local" else paper_slurm_dry_run()
     # The paper's training runs: ImageNet step schedule, constant lr 0.1, 0.001 and 0.01 (its
     # first 90 epochs of the 300-epoch run), CIFAR-10; and the two anlu_noise runs.
     assert re.search(r"^train\s+7$", text, flags=re.M), text[-3000:]
@@ -44,6 +61,24 @@ def test_paper_tier_dry_run_builds_the_dag(profile):
     # every 2 of 200 epochs (101), and anlu_noise.
     stats_jobs = int(re.search(r"^estimate_stats\s+(\d+)$", text, flags=re.M).group(1))
     assert stats_jobs >= 3 * 91 + 301 + 101, stats_jobs
+
+
+def test_paper_tier_jobs_ask_for_the_cpus_of_their_loader_workers(paper_dry_run):
+    """A job's threads are its CPU request (--cpus-per-task under the SLURM profile): the
+    ImageNet training runs 8 processes with 8 loader workers each (paper.yaml), its statistics
+    one process with 8, the CIFAR-10 runs one process with 4. One CPU would starve the GPUs."""
+    threads = {}
+    for block in re.split(r"\n(?=\[)", paper_dry_run):
+        job = re.search(r"^(?:local)?rule (\w+):$", block, flags=re.M)
+        run = re.search(r"^    wildcards: run_id=(\w+)", block, flags=re.M)
+        if job and run and job.group(1) in ("train", "estimate_stats"):
+            count = re.search(r"^    threads: (\d+)$", block, flags=re.M)
+            key = (job.group(1), run.group(1))
+            threads.setdefault(key, set()).add(int(count.group(1)) if count else 1)
+    assert threads[("train", "zhang_nonint_step")] == {8 * (1 + 8)}
+    assert threads[("estimate_stats", "zhang_nonint_step")] == {1 + 8}
+    assert threads[("train", "zhang_interp_step")] == {1 + 4}
+    assert threads[("train", "anlu_noise_interpolating")] == {1}
 
 
 def test_default_tier_is_what_plain_snakemake_runs():

@@ -71,6 +71,21 @@ def test_paper_tier_has_the_papers_settings():
     assert cifar["epochs"] == 200 and cifar["schedule"]["milestones"] == [100, 150]
 
 
+def test_paper_tier_jobs_ask_for_a_cpu_per_process_and_loader_worker():
+    """ImageNet: 8 DDP processes with 8 loader workers each (paper.yaml) need 8 x 9 CPUs; a
+    statistics job is one process with its workers; the offline tiers load no workers."""
+    runs = vision_runs(tier("paper")["zhang"]["vision"], seeds=SEEDS, device="cuda", paths=PATHS)
+    for run_id, run in runs.items():
+        imagenet = run["experiment"] == "nonint"
+        assert run["resources"]["cpus"] == (8 * (1 + 8) if imagenet else 1 + 4), run_id
+        assert run["stats_resources"]["cpus"] == (1 + 8 if imagenet else 1 + 4), run_id
+    config = tier("config")
+    for run in vision_runs(
+        config["zhang"]["vision"], seeds=SEEDS, device="cpu", paths=PATHS
+    ).values():
+        assert run["resources"]["cpus"] == run["stats_resources"]["cpus"] == 1
+
+
 def test_long_lr_must_be_one_of_the_lrs():
     config = tier("test")
     vision = config["zhang"]["vision"]

@@ -133,9 +133,10 @@ def register_runs(runs):
     num_train: the number of training examples the data have (the engine checks it).
     stats: sgdconv.stats.checkpoint_context.StatsSettings as a dict.
     inputs: files the run reads (e.g. prepared data), produced by other rules.
-    resources: mem_mb, runtime (minutes) and gpu of the train job (gpu: processes = GPUs).
-    stats_resources: mem_mb, runtime (of one checkpoint's statistics), sweep_runtime and gpu
-    of its statistics jobs.
+    resources: mem_mb, runtime (minutes), gpu (processes = GPUs) and cpus (the rule's threads:
+    processes and their data-loading workers) of the train job.
+    stats_resources: mem_mb, runtime (of one checkpoint's statistics), sweep_runtime, gpu and
+    cpus of its statistics jobs.
     """
     for run_id, run in runs.items():
         if run_id in RUNS:
@@ -153,8 +154,15 @@ def register_runs(runs):
             "steps_per_epoch": num_train // spec.batch_size,
             "stats": dict(run["stats"]),
             "inputs": list(run.get("inputs", ())),
-            "resources": {"mem_mb": 2000, "runtime": 30, "gpu": 0} | dict(run.get("resources", {})),
-            "stats_resources": {"mem_mb": 2000, "runtime": 10, "sweep_runtime": 30, "gpu": 0}
+            "resources": {"mem_mb": 2000, "runtime": 30, "gpu": 0, "cpus": 1}
+            | dict(run.get("resources", {})),
+            "stats_resources": {
+                "mem_mb": 2000,
+                "runtime": 10,
+                "sweep_runtime": 30,
+                "gpu": 0,
+                "cpus": 1,
+            }
             | dict(run.get("stats_resources", {})),
         }
 

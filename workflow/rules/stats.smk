@@ -33,6 +33,7 @@ rule estimate_stats:
         first=r"\d+",
     conda:
         ENV
+    threads: run_stats_resource("cpus")
     resources:
         mem_mb=run_stats_resource("mem_mb"),
         runtime=stats_job_runtime,
@@ -79,6 +80,7 @@ rule estimator_vs_sample_size:
         step=r"\d+",
     conda:
         ENV
+    threads: run_stats_resource("cpus")
     resources:
         mem_mb=run_stats_resource("mem_mb"),
         runtime=run_stats_resource("sweep_runtime"),

@@ -23,7 +23,7 @@ rule train:
         out("benchmarks/train/{run_id}.tsv")
     conda:
         ENV
-    threads: 1
+    threads: _run_resource("cpus")
     resources:
         mem_mb=_run_resource("mem_mb"),
         runtime=_run_resource("runtime"),

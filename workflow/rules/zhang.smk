@@ -418,7 +418,7 @@ rule train_language:
         run_id=r"zhang_lm_[^/]+",
     conda:
         ENV
-    threads: 1
+    threads: lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["cpus"]
     resources:
         mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["mem_mb"],
         runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["resources"]["runtime"],
@@ -444,6 +444,7 @@ rule language_stats:
         part=r"\d+",
     conda:
         ENV
+    threads: lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["cpus"]
     resources:
         mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["mem_mb"],
         runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["runtime"]
@@ -498,6 +499,7 @@ rule language_sweep:
         step=r"\d+",
     conda:
         ENV
+    threads: lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["cpus"]
     resources:
         mem_mb=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["mem_mb"],
         runtime=lambda wildcards: LM_RUNS[wildcards.run_id]["stats_resources"]["sweep_runtime"],

@@ -232,8 +232,13 @@ def _add_resources(run: dict[str, Any], vision: Mapping[str, Any], paths: Mappin
     resources = dict(exp["train_resources"])
     if run["role"] == "long":  # the long run's time request scales with its epochs
         resources["runtime"] = resources["runtime"] * run["epochs"] // exp["constant"]["epochs"]
+    # The CPUs a job asks for (the rule's threads: --cpus-per-task on SLURM): every training
+    # process and each of its data-loading workers, so that ImageNet's 8 processes x 8 workers
+    # are not squeezed onto one CPU. PyTorch's own threads stay compute.torch_threads.
+    workers = int(run["spec"]["data"].get("workers", 0))
+    resources["cpus"] = int(run["spec"]["nproc"]) * (1 + workers)
     run["resources"] = resources
-    run["stats_resources"] = dict(exp["stats_resources"])
+    run["stats_resources"] = {**exp["stats_resources"], "cpus": 1 + workers}
     run["num_train"] = num_train(vision, run["experiment"])
     run["inputs"] = [paths[exp["dataset"]]]
 

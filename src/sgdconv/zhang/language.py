@@ -100,8 +100,9 @@ def language_runs(
             "chunks": [steps[i : i + per_job] for i in range(0, len(steps), per_job)],
             "sweep_steps": sweep_steps(steps, int(sweep["step"])) if is_sweep else [],
             "inputs": list(inputs),
-            "resources": dict(language["train_resources"]),
-            "stats_resources": dict(language["stats_resources"]),
+            # CPUs (the rules' threads): one per training process; the corpus is in memory.
+            "resources": {**language["train_resources"], "cpus": int(language["nproc"])},
+            "stats_resources": {**language["stats_resources"], "cpus": 1},
         }
     if sum(run["schedule"] == sweep["run"] for run in runs.values()) != 1:
         raise ValueError("zhang.language.sweep.run must name exactly one run (cosine)")
