@@ -32,12 +32,23 @@ class ConfigError(ValueError):
 def load_schema(path: str | Path) -> dict[str, Any]:
     """Load a YAML/JSON schema and inline every relative ``$ref`` (``file#/json/pointer``)."""
     path = Path(path).resolve()
-    return _inline(yaml.safe_load(path.read_text()), path.parent, root=None, seen=())
+    documents: dict[Path, Any] = {}  # every file parsed once, however many $refs point into it
+    return _inline(_read(path, documents), path.parent, None, (), documents)
 
 
-def _inline(node: Any, base: Path, root: Any, seen: tuple[str, ...]) -> Any:
+def _read(path: Path, documents: dict[Path, Any]) -> Any:
+    if path not in documents:
+        # The C loader where PyYAML has one: the schema is parsed once in every Snakemake start.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        documents[path] = yaml.load(path.read_text(), Loader=loader)
+    return documents[path]
+
+
+def _inline(
+    node: Any, base: Path, root: Any, seen: tuple[str, ...], documents: dict[Path, Any]
+) -> Any:
     if isinstance(node, list):
-        return [_inline(item, base, root, seen) for item in node]
+        return [_inline(item, base, root, seen, documents) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
@@ -47,7 +58,7 @@ def _inline(node: Any, base: Path, root: Any, seen: tuple[str, ...]) -> Any:
             raise ValueError(f"cyclic $ref {ref}")
         if file_part:
             target_path = (base / file_part).resolve()
-            document = yaml.safe_load(target_path.read_text())
+            document = _read(target_path, documents)
             target_base = target_path.parent
         else:
             document, target_base = root, base
@@ -56,10 +67,10 @@ def _inline(node: Any, base: Path, root: Any, seen: tuple[str, ...]) -> Any:
         # A nested "$schema" would make jsonschema switch to a plain validator class for
         # this subtree, which fills no defaults.
         merged.pop("$schema", None)
-        return _inline(merged, target_base, document, (*seen, ref))
+        return _inline(merged, target_base, document, (*seen, ref), documents)
     root = node if root is None else root
     return {
-        key: (value if key == "$defs" else _inline(value, base, root, seen))
+        key: (value if key == "$defs" else _inline(value, base, root, seen, documents))
         for key, value in node.items()
         if key != "$defs"
     }

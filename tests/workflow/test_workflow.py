@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -27,6 +29,29 @@ def test_lint_has_no_warnings():
     assert result.returncode == 0, result.stdout + result.stderr
     text = result.stdout + result.stderr
     assert "Lints for" not in text, text
+
+
+#: Packages that parsing the workflow must not import: Snakemake parses it twice in every SLURM
+#: job (the batch script's snakemake and the job step's) and in every dry run, and each of these
+#: takes seconds to import; the jobs that need them import them when they run.
+HEAVY_PACKAGES = {"torch", "torchvision", "scipy", "matplotlib", "sklearn"}
+
+
+@pytest.mark.parametrize("tier", ["test", "paper"])
+def test_parsing_the_workflow_imports_no_heavy_package(tier):
+    config = ("--configfile", f"config/{tier}.yaml")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "snakemake", "--list-rules", *config],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # -X importtime: one line per module, "import time: <self> | <cumulative> | <name>".
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "sgdconv.config" in imported, result.stderr[-2000:]  # the parse did import sgdconv
+    assert not HEAVY_PACKAGES & imported, sorted(HEAVY_PACKAGES & imported)
 
 
 @pytest.fixture(scope="module")

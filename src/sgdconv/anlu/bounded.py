@@ -35,6 +35,7 @@ from sgdconv.anlu.constants import (
     lemma42_constant,
     lemma42_n0,
 )
+from sgdconv.anlu.fit_windows import fit_window
 from sgdconv.anlu.settings import Lem42Settings, Seeds, Thm41Settings
 from sgdconv.anlu.setup import Problem, build_problem
 from sgdconv.montecarlo.binomial import binomial_ci
@@ -297,13 +298,3 @@ def simulate_lem42(
         "conditions": pd.DataFrame(condition_rows),
         "steps": pd.concat(step_frames, ignore_index=True),
     }
-
-
-def fit_window(n0: float, fit_from_n0: float) -> float:
-    """First k of Lemma 4.2's slope fit: k >= fit_from_n0 · n0.
-
-    Why: E F(θ_k) ≈ K (k + n0)^(−q), whose log-log slope against k is −q k/(k + n0); from
-    k = 10 n0 on it is within 10% of −q (less on average over the window), and the transient
-    from F(θ0), which decays like (n0/k)^{αγ} (q = 1) or faster (q < 1), is long gone.
-    """
-    return fit_from_n0 * float(n0)

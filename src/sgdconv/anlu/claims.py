@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sgdconv.anlu.bounded import fit_window
+from sgdconv.anlu.fit_windows import RATE_FIT_FLOOR, fit_window
 from sgdconv.anlu.stay import difference, stay_curve
-from sgdconv.anlu.thm31 import RATE_FIT_FLOOR
 from sgdconv.claims import Claim
 from sgdconv.montecarlo.fits import geometric_fit, loglog_fit
 
@@ -241,7 +240,7 @@ def claims_thm41(tables: Mapping[str, pd.DataFrame], params: Mapping[str, Any]) 
 
 def lem42_slopes(conditions: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     """Per q: the least-squares slope of log E[F(θ_k) | stayed] against log k over
-    k >= fit_from_n0 · n0 (:func:`sgdconv.anlu.bounded.fit_window`)."""
+    k >= fit_from_n0 · n0 (:func:`sgdconv.anlu.fit_windows.fit_window`)."""
     rows = []
     for cond in conditions.itertuples(index=False):
         part = steps[steps["q"] == cond.q]

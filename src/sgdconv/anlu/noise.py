@@ -16,19 +16,16 @@ The factories below are named in run specs as ``"sgdconv.anlu.noise:<name>"``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from sgdconv.data.tensors import TensorSource
-from sgdconv.models.feedforward import (
-    FeedForward,
-    FeedForwardModule,
-    chatterjee_init,
-    independent_inputs,
-)
+# The factories import torch when they are called: rules/anlu.smk imports this module's run
+# registry when Snakemake parses the workflow, once in every cluster job.
+if TYPE_CHECKING:
+    from sgdconv.data.tensors import TensorSource
+    from sgdconv.models.feedforward import FeedForwardModule
 
 
 def chatterjee_net(
@@ -43,6 +40,10 @@ def chatterjee_net(
     seed: int = 0,
 ) -> FeedForwardModule:
     """A Section-4 network at the initialization of Chatterjee's Theorem 4.1 (float64)."""
+    import torch
+
+    from sgdconv.models.feedforward import FeedForward, FeedForwardModule, chatterjee_init
+
     net = FeedForward(d=d, widths=tuple(widths), activation=activation, leaky_slope=leaky_slope)
     theta0 = chatterjee_init(
         net,
@@ -68,6 +69,11 @@ def regression_source(
     targets, in float64. With n > d the inputs are i.i.d. Gaussian (they cannot all be
     independent) and random targets cannot be interpolated by a network with fewer than n
     parameters. ``n_val`` extra examples from the same distribution form a validation set."""
+    import torch
+
+    from sgdconv.data.tensors import TensorSource
+    from sgdconv.models.feedforward import independent_inputs
+
     if n < 1 or d < 1 or target_scale <= 0:
         raise ValueError(f"need n, d >= 1 and target_scale > 0, got {n}, {d}, {target_scale}")
     generator = torch.Generator().manual_seed(seed)

@@ -55,6 +55,7 @@ from sgdconv.anlu.constants import (
     theorem31_step_bound,
 )
 from sgdconv.anlu.crossover import noiseless_crossover
+from sgdconv.anlu.fit_windows import RATE_FIT_FLOOR
 from sgdconv.anlu.settings import Seeds, Thm31Settings
 from sgdconv.anlu.setup import Problem, build_problem
 from sgdconv.montecarlo.binomial import binomial_ci
@@ -69,9 +70,6 @@ from sgdconv.montecarlo.trajectories import (
     run_sgd,
 )
 
-#: E[F 1_E] below RATE_FIT_FLOOR · F(θ0) is left out of the rate fit: far above float64
-#: round-off of F (~1e-32 F(θ0)), far below where the decay is measured.
-RATE_FIT_FLOOR = 1e-14
 #: Noise kinds of the ``noise`` column.
 ML_NOISE, BOUNDED_NOISE = "machine learning", "bounded"
 #: Columns that identify a condition in every table.

@@ -21,20 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sgdconv.data.errors import DataError as DataError  # re-exported: every loader raises it
 from sgdconv.registry import resolve
 
 Batch = tuple[Tensor, Tensor]
-
-
-class DataError(ValueError):
-    """A data path or file is missing or malformed.
-
-    The message names the config key that points to it and the layout that was expected.
-    """
-
-    def __init__(self, key: str, problem: str, layout: str) -> None:
-        super().__init__(f"Data error for config key '{key}': {problem}\nExpected layout: {layout}")
-        self.key = key
 
 
 def mix_seed(*parts: int | str) -> int:

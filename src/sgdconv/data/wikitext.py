@@ -49,19 +49,9 @@ import torch
 from torch import Tensor
 
 from sgdconv.data.base import Batch, DataError, MicroBatches, mix_seed, round_sample, sample_indices
+from sgdconv.data.wikitext_files import LAYOUT, SPLITS, split_file
 
 EOS, UNK = "<eos>", "<unk>"
-SPLITS = ("train", "valid", "test")
-LAYOUT = (
-    "a directory holding wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens (WikiText-103 "
-    "word level: whitespace-separated tokens, one paragraph per line, rare words as <unk>), e.g. "
-    "wikitext-103/ extracted from wikitext-103-v1.zip, or the output of write_offline_corpus"
-)
-
-
-def split_file(split: str) -> str:
-    """File name of a split in the WT103 layout."""
-    return f"wiki.{split}.tokens"
 
 
 class Vocab:

@@ -18,9 +18,27 @@ so they are not imported here.
 Every function leaves the model as it found it: parameters, ``.grad``, buffers, modes, RNG.
 """
 
-from sgdconv.stats.gradient import GradientStats, estimate_gradient_stats
-from sgdconv.stats.hessian import HessianEig, top_hessian_eigenvalue
-from sgdconv.stats.losses import loss_last, loss_moving_avg
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sgdconv.stats.gradient import GradientStats, estimate_gradient_stats
+    from sgdconv.stats.hessian import HessianEig, top_hessian_eigenvalue
+    from sgdconv.stats.losses import loss_last, loss_moving_avg
+
+#: Where each public name lives. They are imported on first use (PEP 562): the workflow's rule
+#: files import light submodules such as :mod:`~sgdconv.stats.jobs` when Snakemake parses them,
+#: once in every cluster job, and importing torch there would cost seconds a job.
+_SOURCES = {
+    "GradientStats": "sgdconv.stats.gradient",
+    "estimate_gradient_stats": "sgdconv.stats.gradient",
+    "HessianEig": "sgdconv.stats.hessian",
+    "top_hessian_eigenvalue": "sgdconv.stats.hessian",
+    "loss_last": "sgdconv.stats.losses",
+    "loss_moving_avg": "sgdconv.stats.losses",
+}
 
 __all__ = [
     "GradientStats",
@@ -30,3 +48,15 @@ __all__ = [
     "loss_moving_avg",
     "top_hessian_eigenvalue",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_SOURCES[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

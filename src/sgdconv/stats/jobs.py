@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from sgdconv.train.checkpoint import atomic_write
+from sgdconv.files import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -37,23 +37,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sgdconv.files import atomic_write
+
 FORMAT = 1
 LOG_COLUMNS = ["step", "epoch", "lr", "minibatch_loss"]
 _CKPT = re.compile(r"^step_(\d+)\.pt$")
 _PART = re.compile(r"^upto_(\d+)\.npy$")
-
-
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(tmp_path)`` and rename the result to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sgdconv.data.base import DataError
-from sgdconv.data.wikitext import LAYOUT, SPLITS, split_file
+from sgdconv.data.errors import DataError
+from sgdconv.data.wikitext_files import LAYOUT, SPLITS, split_file
 from sgdconv.train.lm_spec import LMRunSpec, lm_checkpoint_steps
 from sgdconv.train.spec import nearest_checkpoint
 
