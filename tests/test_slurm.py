@@ -6,8 +6,9 @@ partitions set to `debug`, the account line deleted, the squeue status command u
 stopped the documented way (Ctrl-C, then scancel by run ID) while jobs are queued, then started
 again; in the second run a training job is scancelled after it has written a checkpoint. Then: the
 stop left no job queued, the profile's `retries` resubmitted the cancelled job (which resumes from
-its checkpoint), whose rule log keeps both attempts, every table equals the local run's, and no
-job of either run is left in squeue.
+its checkpoint), whose rule log keeps both attempts, every table equals the local run's, the
+claims were checked by Snakemake itself (local rules) and everything else ran as SLURM jobs, and
+no job of either run is left in squeue.
 """
 
 from __future__ import annotations
@@ -282,6 +283,7 @@ def slurm_runs(profile, tmp_path_factory) -> dict:
         "results": workdir / "results" / "test",
         "interrupted_rc": interrupted_rc,
         "interrupted_log": first.text(),
+        "run_log": second.text(),
         "left_by_ctrl_c": left_by_ctrl_c,
         "left_queued": left_queued,
         "cancelled": cancelled,
@@ -366,6 +368,18 @@ def test_every_table_equals_the_local_run(slurm_runs, local_results):
     pd.testing.assert_frame_equal(
         pd.read_csv(slurm_results / claims), pd.read_csv(local_results / claims), check_exact=True
     )
+
+
+def test_claims_run_where_snakemake_runs_and_the_rest_as_slurm_jobs(slurm_runs):
+    """Snakemake logs a job it runs itself as `localrule <name>:`, one it submits as `rule`."""
+    text = slurm_runs["interrupted_log"] + slurm_runs["run_log"]
+    local = set(re.findall(r"^localrule (\w+):", text, flags=re.MULTILINE))
+    submitted = set(re.findall(r"^rule (\w+):", text, flags=re.MULTILINE))
+    claims = {rule for rule in local | submitted if rule.startswith("claims_")}
+    assert len(claims) > 10, sorted(local | submitted)
+    assert claims | {"zhang_eq10_table", "zhang_thm43_table", "collect_claims"} <= local
+    assert {"train", "estimate_stats", "figure_zhang_fig1"} <= submitted, sorted(submitted)
+    assert not local & submitted, sorted(local & submitted)
 
 
 def test_no_job_of_the_runs_is_left_in_squeue(slurm_runs):

@@ -158,6 +158,8 @@ rule zhang_thm43_table:
         log("vision/zhang_thm43.log"),
     benchmark:
         out("benchmarks/vision/zhang_thm43.tsv")
+    # A second of pandas on the runs' tables: on a cluster it runs where Snakemake runs.
+    localrule: True
     conda:
         ENV
     resources:
@@ -178,6 +180,8 @@ rule zhang_eq10_table:
         log("vision/zhang_eq10.log"),
     benchmark:
         out("benchmarks/vision/zhang_eq10.tsv")
+    # As zhang_thm43_table: runs where Snakemake runs.
+    localrule: True
     conda:
         ENV
     resources:
