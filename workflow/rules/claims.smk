@@ -15,8 +15,8 @@ for _artifact in ARTIFACTS.values():
             log(f"claims/{_artifact.artifact_id}.log"),
         benchmark:
             out(f"benchmarks/claims/{_artifact.artifact_id}.tsv")
-        # Checking claims reads small tidy tables for a second or two: on a cluster it runs
-        # where Snakemake runs, which spares it a job's queueing and two Snakemake start-ups.
+        # Checking claims reads small tidy tables for a second or two: on a cluster Snakemake
+        # runs it itself rather than queue a job that starts Snakemake twice.
         localrule: True
         conda:
             ENV

@@ -24,6 +24,9 @@ for _artifact in ARTIFACTS.values():
             log(f"figures/{_artifact.artifact_id}.log"),
         benchmark:
             out(f"benchmarks/figures/{_artifact.artifact_id}.tsv")
+        # Plotting small tidy tables takes seconds: on a cluster Snakemake runs it itself rather
+        # than queue a job that starts Snakemake twice (README, "Cluster use").
+        localrule: True
         conda:
             ENV
         resources:

@@ -58,6 +58,8 @@ rule aggregate_stats:
         log("stats/{run_id}/aggregate.log"),
     benchmark:
         out("benchmarks/stats/{run_id}/aggregate.tsv")
+    # Joining a run's tables takes seconds: on a cluster Snakemake runs it itself.
+    localrule: True
     conda:
         ENV
     resources:

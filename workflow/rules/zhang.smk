@@ -158,7 +158,7 @@ rule zhang_thm43_table:
         log("vision/zhang_thm43.log"),
     benchmark:
         out("benchmarks/vision/zhang_thm43.tsv")
-    # A second of pandas on the runs' tables: on a cluster it runs where Snakemake runs.
+    # A second of pandas on the runs' tables: on a cluster Snakemake runs it itself.
     localrule: True
     conda:
         ENV
@@ -180,7 +180,7 @@ rule zhang_eq10_table:
         log("vision/zhang_eq10.log"),
     benchmark:
         out("benchmarks/vision/zhang_eq10.tsv")
-    # As zhang_thm43_table: runs where Snakemake runs.
+    # As zhang_thm43_table: on a cluster Snakemake runs it itself.
     localrule: True
     conda:
         ENV
@@ -480,6 +480,8 @@ rule language_aggregate:
         out("benchmarks/stats/{run_id}/aggregate.tsv")
     wildcard_constraints:
         run_id=r"zhang_lm_[^/]+",
+    # As aggregate_stats: on a cluster Snakemake runs it itself.
+    localrule: True
     conda:
         ENV
     resources:
