@@ -31,6 +31,7 @@ from sgdconv.data.base import (
     round_sample,
     sample_indices,
 )
+from sgdconv.files import atomic_write
 
 NPZ_LAYOUT = (
     "an .npz file with arrays x_train (N, ...) float, y_train (N,), x_val (M, ...), y_val (M,)"
@@ -164,11 +165,12 @@ def prepare_digits(path: str | os.PathLike, *, n_train: int = 1500, seed: int = 
         raise ValueError(f"n_train must be in [1, {len(x) - 1}], got {n_train}")
     order = np.random.default_rng(seed).permutation(len(x))
     train, val = order[:n_train], order[n_train:]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val])
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a tmp name
+            np.savez(f, x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val])
+
+    atomic_write(path, write)
     return {"n_train": len(train), "n_val": len(val), "shape": list(x.shape[1:])}
 
 

@@ -50,6 +50,7 @@ from torch import Tensor
 
 from sgdconv.data.base import Batch, DataError, MicroBatches, mix_seed, round_sample, sample_indices
 from sgdconv.data.wikitext_files import LAYOUT, SPLITS, split_file
+from sgdconv.files import atomic_write
 
 EOS, UNK = "<eos>", "<unk>"
 
@@ -396,10 +397,8 @@ def write_offline_corpus(
     for split in SPLITS:
         lines = [[s if s in keep else UNK for s in v] for v in verses[split]]
         path = out / split_file(split)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(" " + " ".join(v) + " \n" for v in lines)  # WT103 spacing
-        os.replace(tmp, path)
+        text = "".join(" " + " ".join(v) + " \n" for v in lines)  # WT103 spacing
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, "utf-8", newline="\n"))
         n_tokens = sum(len(v) + 1 for v in lines)
         stats[f"{split}_tokens"] = n_tokens
         stats[f"{split}_unk"] = sum(v.count(UNK) for v in lines) / n_tokens
